@@ -1,0 +1,64 @@
+"""Settings shared by every service, read from the environment (prefix ``QUIVLY_``).
+
+Each service builds these once at start-up and injects them; nothing here is module-level state.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """Where the event log lives and how its topics are shaped."""
+
+    model_config = SettingsConfigDict(env_prefix="QUIVLY_KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    usage_topic: str = "usage-events"
+    dead_letter_topic: str = "usage-events-dlq"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    # Short group timeouts: Tansu makes a group join wait half the session timeout.
+    session_timeout_ms: int = 4000
+    heartbeat_interval_ms: int = 1000
+    request_timeout_ms: int = 10000
+
+
+class ClickHouseSettings(BaseSettings):
+    """Where ClickHouse lives. ``url`` is any ClickHouse HTTP(S) endpoint."""
+
+    model_config = SettingsConfigDict(env_prefix="QUIVLY_CLICKHOUSE_", extra="ignore")
+
+    url: str = "http://127.0.0.1:8123"
+    database: str = "quivly"
+    username: str = "default"
+    password: str = ""
+    connect_timeout_s: float = 5.0
+    send_receive_timeout_s: float = 30.0
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parsed = urlparse(self.url)
+        if parsed.port:
+            return parsed.port
+        return 8443 if parsed.scheme == "https" else 8123
+
+    @property
+    def secure(self) -> bool:
+        return urlparse(self.url).scheme == "https"
+
+
+class AdminSettings(BaseSettings):
+    """The bearer token that opens the admin API and the panel."""
+
+    model_config = SettingsConfigDict(env_prefix="QUIVLY_", extra="ignore")
+
+    admin_token: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"

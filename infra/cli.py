@@ -1,0 +1,64 @@
+"""The ``quivly`` command: run the services, the local stack, and admin tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from core.settings import ClickHouseSettings, KafkaSettings
+
+app = typer.Typer(help="quivly: product-usage ingestion service.", no_args_is_help=True)
+console = Console()
+
+
+@app.command("chdb-server")
+def chdb_server(
+    data_dir: Path = typer.Option(Path(".quivly/clickhouse"), help="chdb data directory (owned by this process)"),
+    port: int = typer.Option(8123, help="Port on 127.0.0.1"),
+) -> None:
+    """DEV/TEST ONLY: a ClickHouse HTTP endpoint backed by chdb, on 127.0.0.1."""
+    from infra.chdb_server import serve
+
+    serve(data_dir, port)
+
+
+@app.command()
+def migrate(down: bool = typer.Option(False, "--down", help="Revert the newest migration")) -> None:
+    """Apply pending ClickHouse migrations (or revert the newest one)."""
+    from infra.migrate import apply_migrations, revert_last_migration
+
+    settings = ClickHouseSettings()
+    if down:
+        reverted = revert_last_migration(settings)
+        console.print(f"reverted {reverted.path.name}" if reverted else "nothing to revert")
+        return
+    applied = apply_migrations(settings)
+    console.print(f"applied {len(applied)} migration(s) to {settings.database}")
+
+
+@app.command("provision-topics")
+def provision_topics_command() -> None:
+    """Create the Kafka topics (idempotent; refuses a changed partition count)."""
+    from infra.topics import provision_topics
+
+    settings = KafkaSettings()
+    asyncio.run(provision_topics(settings))
+    console.print(f"topics ready on {settings.bootstrap_servers}")
+
+
+@app.command()
+def setup() -> None:
+    """Apply migrations and provision topics: everything the services need before they start."""
+    migrate(down=False)
+    provision_topics_command()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
