@@ -56,6 +56,22 @@ def setup() -> None:
     provision_topics_command()
 
 
+@app.command("serve-ingress")
+def serve_ingress(port: int = typer.Option(8001), workers: int = typer.Option(1)) -> None:
+    """Run the ingress service (push API + admin API + panel)."""
+    import uvicorn
+
+    uvicorn.run("ingress.main:create_app", factory=True, host="127.0.0.1", port=port, workers=workers)
+
+
+@app.command("serve-query")
+def serve_query(port: int = typer.Option(8002), workers: int = typer.Option(1)) -> None:
+    """Run the query service (event fetch and search)."""
+    import uvicorn
+
+    uvicorn.run("query.main:create_app", factory=True, host="127.0.0.1", port=port, workers=workers)
+
+
 def main() -> None:
     app()
 
