@@ -16,7 +16,9 @@ console = Console()
 
 @app.command("chdb-server")
 def chdb_server(
-    data_dir: Path = typer.Option(Path(".quivly/clickhouse"), help="chdb data directory (owned by this process)"),
+    data_dir: Path = typer.Option(
+        Path(".quivly/clickhouse"), help="chdb data directory (owned by this process)"
+    ),
     port: int = typer.Option(8123, help="Port on 127.0.0.1"),
 ) -> None:
     """DEV/TEST ONLY: a ClickHouse HTTP endpoint backed by chdb, on 127.0.0.1."""
@@ -56,20 +58,45 @@ def setup() -> None:
     provision_topics_command()
 
 
-@app.command("serve-ingress")
-def serve_ingress(port: int = typer.Option(8001), workers: int = typer.Option(1)) -> None:
-    """Run the ingress service (push API + admin API + panel)."""
+HOST_OPTION = typer.Option("127.0.0.1", envvar="QUIVLY_BIND_HOST", help="Address to bind")
+
+
+def _serve(factory: str, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    uvicorn.run("ingress.main:create_app", factory=True, host="127.0.0.1", port=port, workers=workers)
+    uvicorn.run(
+        factory, factory=True, host=host, port=port, workers=workers, log_level="warning", access_log=False
+    )
+
+
+@app.command("serve-ingress")
+def serve_ingress(
+    port: int = typer.Option(8001), workers: int = typer.Option(1), host: str = HOST_OPTION
+) -> None:
+    """Run the ingress service (push API + admin API + panel)."""
+    _serve("ingress.main:create_app", host, port, workers)
 
 
 @app.command("serve-query")
-def serve_query(port: int = typer.Option(8002), workers: int = typer.Option(1)) -> None:
+def serve_query(
+    port: int = typer.Option(8002), workers: int = typer.Option(1), host: str = HOST_OPTION
+) -> None:
     """Run the query service (event fetch and search)."""
-    import uvicorn
+    _serve("query.main:create_app", host, port, workers)
 
-    uvicorn.run("query.main:create_app", factory=True, host="127.0.0.1", port=port, workers=workers)
+
+@app.command()
+def gateway(port: int = typer.Option(8000), host: str = HOST_OPTION) -> None:
+    """Run the gateway: one base URL routing to ingress and query (local run)."""
+    _serve("infra.gateway:create_app", host, port, 1)
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole service locally (broker, ClickHouse, ingress, streams, query) with a demo org."""
+    from infra.local_run import run_local
+
+    raise typer.Exit(run_local())
 
 
 def main() -> None:

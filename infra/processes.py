@@ -23,7 +23,9 @@ def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen[bytes] 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before listening on {port}")
+            raise RuntimeError(
+                f"{process.args!r} exited with {process.returncode} before listening on {port}"
+            )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.05)
@@ -40,6 +42,16 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """Child side: get SIGTERM if the parent dies, so a killed runner leaves nothing behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def start_process(
     command: Sequence[str], log_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -53,6 +65,7 @@ def start_process(
             stdin=subprocess.DEVNULL,
             env=child_environment(env),
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
 

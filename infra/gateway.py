@@ -1,0 +1,92 @@
+"""A small reverse proxy that puts the whole public API on one base URL for the local run.
+
+``/v1/events...`` goes to the query service, everything else (push API, admin API, panel) to
+ingress. In production a load balancer or ingress controller does this routing instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from core.errors import error_body
+
+QUERY_PREFIX = "/v1/events"
+# Hop-by-hop headers (RFC 9110 section 7.6.1) are not forwarded.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QUIVLY_GATEWAY_", extra="ignore")
+
+    ingress_url: str = "http://127.0.0.1:8001"
+    query_url: str = "http://127.0.0.1:8002"
+    timeout_s: float = 30.0
+
+
+def upstream_for(path: str, settings: GatewaySettings) -> str:
+    if path == QUERY_PREFIX or path.startswith(QUERY_PREFIX + "/"):
+        return settings.query_url
+    return settings.ingress_url
+
+
+def create_app(settings: GatewaySettings | None = None) -> Starlette:
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        async with httpx.AsyncClient(timeout=settings.timeout_s, limits=limits) as client:
+            app.state.client = client
+            yield
+
+    async def proxy(request: Request) -> Response:
+        client: httpx.AsyncClient = request.app.state.client
+        upstream = upstream_for(request.url.path, settings)
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
+        headers.append(("x-forwarded-host", request.headers.get("host", "")))
+        try:
+            answer = await client.request(
+                request.method,
+                upstream + request.url.path,
+                params=request.url.query,
+                headers=headers,
+                content=await request.body(),
+            )
+        except httpx.HTTPError:
+            return JSONResponse(
+                error_body("UNAVAILABLE", "The upstream service is unavailable"),
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        response = Response(answer.content, status_code=answer.status_code)
+        # multi_items keeps repeated headers (Set-Cookie) apart; httpx already decoded the body.
+        response.raw_headers.extend(
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in answer.headers.multi_items()
+            if k.lower() not in _HOP_BY_HOP and k.lower() != "content-encoding"
+        )
+        return response
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    return Starlette(routes=[Route("/{path:path}", proxy, methods=methods)], lifespan=lifespan)
