@@ -228,7 +228,7 @@ def run_local() -> int:
         console.print(f"demo org      {DEMO_ORG_NAME} ({org_id}), API key {api_key}")
         console.print("\nPush a usage event:\n")
         print(curl_example(base_url, api_key))
-        console.print(f"\nRead it back (a second later):\n")
+        console.print("\nRead it back (a second later):\n")
         print(
             f"curl -sS -X POST {base_url}/v1/events/search -H 'Authorization: Bearer {api_key}' "
             "-H 'Content-Type: application/json' -d '{\"event_code\": \"api_calls\"}'"
