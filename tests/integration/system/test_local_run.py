@@ -1,0 +1,120 @@
+"""The README's run command end to end: ``quivly dev`` brings the whole stack up on one base URL,
+a pushed event can be read back through the same URL, and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.processes import REPO_ROOT, child_environment, free_port
+
+pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    pending.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: float, seen: list[str]) -> str:
+    deadline = time.monotonic() + timeout_s
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    buffer = ""
+    while time.monotonic() < deadline:
+        chunk = process.stdout.read()
+        if chunk:
+            buffer += chunk
+            seen.append(chunk)
+            match = re.search(pattern, buffer)
+            if match:
+                return match.group(0)
+        elif process.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise AssertionError(f"{pattern!r} not printed in {timeout_s} s; output:\n{''.join(seen)}")
+
+
+def test_run_command_serves_everything_on_one_url_and_ctrl_c_cleans_up(tmp_path: Path) -> None:
+    port = free_port()
+    env = child_environment(
+        {
+            "QUIVLY_DEV_DATA_DIR": str(tmp_path / "data"),
+            "QUIVLY_DEV_PORT": str(port),
+            "QUIVLY_DEV_INGRESS_PORT": str(free_port()),
+            "QUIVLY_DEV_QUERY_PORT": str(free_port()),
+            "QUIVLY_DEV_STREAMS_WEB_PORT": str(free_port()),
+            "QUIVLY_DEV_BROKER_PORT": str(free_port()),
+            "QUIVLY_DEV_CLICKHOUSE_PORT": str(free_port()),
+            "QUIVLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "COLUMNS": "200",
+        }
+    )
+    for name in ("QUIVLY_KAFKA_BOOTSTRAP_SERVERS", "QUIVLY_CLICKHOUSE_URL", "QUIVLY_ADMIN_TOKEN"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "dev"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    seen: list[str] = []
+    try:
+        _wait_for_line(process, r"Ctrl-C stops everything", 120, seen)
+        output = "".join(seen)
+        api_key = re.search(r"Bearer (qvk_[A-Za-z0-9_\-]+)", output)
+        assert api_key, output
+        assert re.search(r"admin token\s+\S+", output)
+        assert f"http://127.0.0.1:{port}/admin/" in output
+        headers = {"Authorization": f"Bearer {api_key.group(1)}"}
+        base = f"http://127.0.0.1:{port}"
+        event = {"external_customer_id": "0015g00000ABC", "metric_key": "api_calls", "value": 300}
+        pushed = httpx.post(f"{base}/v1/usage/events", json={"events": [event]}, headers=headers, timeout=30)
+        assert pushed.status_code == 200, pushed.text
+        assert pushed.json()["mode"] == "live" and pushed.json()["inserted"] == 1
+        event_id = pushed.json()["results"][0]["event_id"]
+        deadline = time.monotonic() + 30
+        fetched = httpx.get(f"{base}/v1/events/{event_id}", headers=headers, timeout=10)
+        while fetched.status_code == 404 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            fetched = httpx.get(f"{base}/v1/events/{event_id}", headers=headers, timeout=10)
+        assert fetched.status_code == 200, fetched.text
+        assert fetched.json()["value"] == 300 and fetched.json()["customer_id"] == "pied-piper"
+        children = _descendants(process.pid)
+        assert len(children) >= 5  # broker, ClickHouse, ingress, query, streams, gateway
+    finally:
+        children = _descendants(process.pid) if process.poll() is None else set()
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in children if _alive(pid)], "processes left behind after Ctrl-C"
