@@ -1,0 +1,109 @@
+"""The ingress app: push API, admin API (control plane) and the push-call log.
+
+``create_app()`` reads every setting from the environment; tests pass settings and, where the
+control plane is not the subject, an in-memory ``Directory``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from core.settings import AdminSettings, ClickHouseSettings, KafkaSettings
+from ingress.directory import Directory, MetricDiscovery
+from ingress.errors import install_error_handlers
+from ingress.push.call_log import PushCallLog
+from ingress.push.calls_router import build_calls_router
+from ingress.push.event_log import KafkaEventLog
+from ingress.push.idempotency import IdempotencyGuard
+from ingress.push.idempotency_store import ClickHouseResponseStore
+from ingress.push.models import PushRequest
+from ingress.push.router import build_push_router, document_models
+from ingress.push.service import PushService
+from ingress.settings import IngressSettings
+
+
+def create_app(
+    settings: IngressSettings | None = None,
+    *,
+    kafka: KafkaSettings | None = None,
+    clickhouse: ClickHouseSettings | None = None,
+    admin: AdminSettings | None = None,
+    directory: Directory | None = None,
+    discovery: MetricDiscovery | None = None,
+) -> FastAPI:
+    """The ingress app. Without ``directory``, the control plane (admin API included) is built."""
+    settings = settings or IngressSettings()
+    kafka = kafka or KafkaSettings()
+    clickhouse = clickhouse or ClickHouseSettings()
+    admin = admin or AdminSettings()
+
+    control_plane = None
+    if directory is None:
+        from ingress.control.runtime import ControlPlane, ControlPlaneSettings
+
+        control_plane = ControlPlane(clickhouse, ControlPlaneSettings())
+
+    event_log = KafkaEventLog(kafka, settings)
+    call_log = PushCallLog(clickhouse, settings)
+
+    def current_directory() -> Directory:
+        return directory if directory is not None else control_plane.directory  # type: ignore[union-attr]
+
+    def current_discovery() -> MetricDiscovery:
+        if discovery is not None:
+            return discovery
+        if control_plane is not None:
+            return control_plane.discovery
+        return _NoDiscovery()
+
+    state: dict[str, PushService] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        guard = IdempotencyGuard(
+            ClickHouseResponseStore(clickhouse),
+            timedelta(hours=settings.idempotency_retention_hours),
+            settings.idempotency_cache_entries,
+        )
+        state["push"] = PushService(
+            settings, current_directory, current_discovery, event_log, guard, call_log
+        )
+        if control_plane is not None:
+            await control_plane.start()
+        await event_log.start()
+        await call_log.start()
+        try:
+            yield
+        finally:
+            await call_log.stop()
+            await event_log.stop()
+            if control_plane is not None:
+                await control_plane.stop()
+
+    app = FastAPI(
+        title="quivly ingress",
+        version="0.1.0",
+        description="Push product-usage events; administer organizations, customers and configurations.",
+        lifespan=lifespan,
+    )
+    app.state.event_log = event_log
+    app.state.call_log = call_log
+    app.state.services = state
+    install_error_handlers(app)
+    app.include_router(build_push_router(lambda: state["push"]))
+    app.include_router(build_calls_router(lambda: call_log, admin))
+    if control_plane is not None:
+        from ingress.admin.router import build_admin_router
+
+        app.include_router(build_admin_router(control_plane, admin))
+    document_models(app, [PushRequest])
+    return app
+
+
+class _NoDiscovery:
+    def saw(self, org_id: str, metric_keys: object, at: object) -> None:
+        return None

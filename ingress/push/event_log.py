@@ -1,0 +1,104 @@
+"""The Kafka producer adapter: writes the records of one push and waits for every acknowledgement."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka import AIOKafkaProducer
+
+from core.settings import KafkaSettings
+from ingress.settings import IngressSettings
+
+log = logging.getLogger(__name__)
+
+
+class EventLogUnavailable(Exception):
+    """The broker did not acknowledge every record in time (or is not reachable at all)."""
+
+
+class KafkaEventLog:
+    """An idempotent ``acks=all`` producer, started in the background and retried until it connects.
+
+    ``write`` returns only when every record is acknowledged; otherwise it raises
+    ``EventLogUnavailable`` within ``produce_timeout_s``. Records of one key go to one partition in
+    call order (the producer keeps per-partition order, idempotence keeps it across retries).
+    """
+
+    def __init__(self, kafka: KafkaSettings, settings: IngressSettings) -> None:
+        self.kafka = kafka
+        self.settings = settings
+        self.topic = kafka.usage_topic
+        self._producer: AIOKafkaProducer | None = None
+        self._connector: asyncio.Task[None] | None = None
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self.settings.producer_linger_ms,
+            max_batch_size=self.settings.producer_max_batch_bytes,
+            max_request_size=self.settings.producer_max_request_bytes,
+            compression_type=self.settings.producer_compression,
+            request_timeout_ms=max(1000, int(self.settings.produce_timeout_s * 1000)),
+            client_id="quivly-ingress",
+        )
+
+    @property
+    def ready(self) -> bool:
+        return self._producer is not None
+
+    async def start(self) -> None:
+        """Connects in the background; pushes answer 503 until the broker is reachable."""
+        self._connector = asyncio.create_task(self._connect_forever(), name="kafka-producer-connect")
+
+    async def _connect_forever(self) -> None:
+        delay = 0.2
+        while True:
+            producer = self._new_producer()
+            try:
+                await producer.start()
+            except Exception as exc:  # broker unreachable: keep trying
+                log.warning("Kafka producer cannot connect (%s); retrying in %.1f s", exc, delay)
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._producer = producer
+            return
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self.ready and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        return self.ready
+
+    async def stop(self) -> None:
+        if self._connector is not None and not self._connector.done():
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), timeout=self.settings.produce_timeout_s)
+
+    async def write(self, records: list[tuple[bytes, bytes]]) -> None:
+        producer = self._producer
+        if producer is None:
+            raise EventLogUnavailable("the event log is not connected")
+        try:
+            await asyncio.wait_for(self._send_all(producer, records), timeout=self.settings.produce_timeout_s)
+        except TimeoutError as exc:
+            raise EventLogUnavailable("the event log did not acknowledge in time") from exc
+        except Exception as exc:
+            raise EventLogUnavailable(f"the event log refused the write: {exc}") from exc
+
+    async def _send_all(self, producer: AIOKafkaProducer, records: list[tuple[bytes, bytes]]) -> None:
+        topic = self.topic
+        send = producer.send
+        futures = [await send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*futures)

@@ -1,0 +1,228 @@
+"""Whole-batch validation of a push body, hand-written over the parsed JSON (pure logic).
+
+Measured against pydantic (see docs/ingress.md): a plain loop over the dicts is several times
+faster for 1000 events and gives exactly the error paths of the contract.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from core.periods import Granularity
+
+MAX_EVENTS = 1000
+MAX_EXTERNAL_ID_CHARS = 255
+MAX_METRIC_KEY_CHARS = 128
+MAX_PROPERTIES_BYTES = 4096
+GRANULARITIES = frozenset(g.value for g in Granularity)
+EVENT_TYPES = frozenset({"credit", "debit"})
+# ClickHouse DateTime64 covers 1900..2299; before 1970 the microsecond timestamps would be negative.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class ValidationFailed(Exception):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(f"{len(errors)} validation error(s)")
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class ValidEvent:
+    external_customer_id: str
+    metric_key: str
+    value: float
+    timestamp: datetime | None  # aware, UTC
+    granularity: str
+    properties: str  # compact JSON object text, keys sorted
+    event_type: str
+
+
+class _NonFinite:
+    """What NaN, Infinity and overflowing numbers parse to, so they fail with a field path."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _lenient_float(text: str) -> float | _NonFinite:
+    number = float(text)
+    return number if math.isfinite(number) else _NonFinite(text)
+
+
+def parse_body(raw: bytes) -> Any:
+    """Parses with orjson; only when it fails, re-parses leniently to locate non-finite numbers."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as fast_error:
+        try:
+            return json.loads(raw, parse_constant=_NonFinite, parse_float=_lenient_float)
+        except (ValueError, RecursionError):
+            raise ValidationFailed([FieldError("body", f"Malformed JSON: {fast_error}")]) from None
+
+
+def validate_body(raw: bytes) -> list[ValidEvent]:
+    """The events of a push body, or ``ValidationFailed`` listing every failing field."""
+    return validate_payload(parse_body(raw))
+
+
+def validate_payload(payload: Any) -> list[ValidEvent]:
+    if not isinstance(payload, dict):
+        raise ValidationFailed([FieldError("body", "The body must be a JSON object with an 'events' array")])
+    events = payload.get("events")
+    if not isinstance(events, list):
+        message = "Field required" if events is None else "Must be an array of events"
+        raise ValidationFailed([FieldError("events", message)])
+    if not 1 <= len(events) <= MAX_EVENTS:
+        raise ValidationFailed(
+            [FieldError("events", f"Must hold between 1 and {MAX_EVENTS} events (got {len(events)})")]
+        )
+    errors: list[FieldError] = []
+    valid: list[ValidEvent] = []
+    for index, event in enumerate(events):
+        checked = _validate_event(index, event, errors)
+        if checked is not None:
+            valid.append(checked)
+    if errors:
+        raise ValidationFailed(errors)
+    return valid
+
+
+def _validate_event(index: int, event: Any, errors: list[FieldError]) -> ValidEvent | None:
+    if not isinstance(event, dict):
+        errors.append(FieldError(f"events[{index}]", "Each event must be a JSON object"))
+        return None
+    before = len(errors)
+    external_id = _required_string(event, "external_customer_id", MAX_EXTERNAL_ID_CHARS, index, errors)
+    metric_key = _required_string(event, "metric_key", MAX_METRIC_KEY_CHARS, index, errors)
+    value = _value(event.get("value", _MISSING), index, errors)
+    timestamp = _timestamp(event.get("timestamp"), index, errors)
+    granularity = _choice(event.get("granularity"), "granularity", GRANULARITIES, "daily", index, errors)
+    properties = _properties(event.get("properties"), index, errors)
+    event_type = _choice(event.get("event_type"), "event_type", EVENT_TYPES, "credit", index, errors)
+    if len(errors) != before:
+        return None
+    return ValidEvent(external_id, metric_key, value, timestamp, granularity, properties, event_type)  # type: ignore[arg-type]
+
+
+_MISSING = object()
+
+
+def _required_string(
+    event: dict[str, Any], field: str, max_chars: int, index: int, errors: list[FieldError]
+) -> str | None:
+    value = event.get(field, _MISSING)
+    if type(value) is str and 0 < len(value) <= max_chars:
+        return value
+    if value is _MISSING or value is None:
+        message = "Field required"
+    elif not isinstance(value, str):
+        message = "Must be a string"
+    else:
+        message = f"Must be between 1 and {max_chars} characters long"
+    errors.append(FieldError(f"events[{index}].{field}", message))
+    return None
+
+
+def _value(value: Any, index: int, errors: list[FieldError]) -> float | None:
+    kind = type(value)
+    if kind is float and math.isfinite(value):
+        return value
+    if kind is int:
+        try:
+            return float(value)
+        except OverflowError:
+            pass
+    if value is _MISSING or value is None:
+        message = "Field required"
+    elif kind in (int, float, _NonFinite):
+        message = "Must be a finite number (NaN, Infinity and out-of-range numbers are not accepted)"
+    else:
+        message = "Must be a number (booleans and numeric strings are not numbers)"
+    errors.append(FieldError(f"events[{index}].value", message))
+    return None
+
+
+def _timestamp(value: Any, index: int, errors: list[FieldError]) -> datetime | None:
+    if value is None:
+        return None
+    path = f"events[{index}].timestamp"
+    if type(value) is not str:
+        errors.append(FieldError(path, "Must be an ISO 8601 date-time string"))
+        return None
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        errors.append(FieldError(path, "Must be an ISO 8601 date-time, e.g. 2026-06-11T09:30:00Z"))
+    elif not EARLIEST <= parsed <= LATEST:
+        errors.append(FieldError(path, "Must be between 1970-01-01 and 2299-12-31 (UTC)"))
+        return None
+    return parsed
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """An aware UTC datetime, or None. Offset-less values are UTC. A time of day is required."""
+    if len(text) < 11 or len(text) > 64 or not text[:4].isdigit():
+        return None
+    candidate = text
+    if candidate[-1] in "zZ":
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def _choice(
+    value: Any, field: str, allowed: frozenset[str], default: str, index: int, errors: list[FieldError]
+) -> str | None:
+    if value is None:
+        return default
+    if type(value) is str and value in allowed:
+        return value
+    errors.append(FieldError(f"events[{index}].{field}", f"Must be one of: {', '.join(sorted(allowed))}"))
+    return None
+
+
+def _properties(value: Any, index: int, errors: list[FieldError]) -> str | None:
+    if value is None:
+        return "{}"
+    path = f"events[{index}].properties"
+    if type(value) is not dict:
+        errors.append(FieldError(path, "Must be a JSON object"))
+        return None
+    if not value:
+        return "{}"
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        errors.append(FieldError(path, "Must hold only finite numbers that fit in 64 bits"))
+        return None
+    if len(text) > MAX_PROPERTIES_BYTES:
+        errors.append(
+            FieldError(
+                path, f"Must be at most {MAX_PROPERTIES_BYTES} bytes as compact UTF-8 JSON ({len(text)})"
+            )
+        )
+        return None
+    return text.decode("utf-8")
