@@ -99,6 +99,11 @@ def dev() -> None:
     raise typer.Exit(run_local())
 
 
+from ingress.control.cli import admin_app  # noqa: E402  (admin commands: the admin API over HTTP)
+
+app.add_typer(admin_app, name="admin")
+
+
 def main() -> None:
     app()
 
