@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from core.settings import AdminSettings, ClickHouseSettings, KafkaSettings
 from ingress.directory import Directory, MetricDiscovery
 from ingress.errors import install_error_handlers
+from ingress.panel.router import build_panel_router
 from ingress.push.call_log import PushCallLog
 from ingress.push.calls_router import build_calls_router
 from ingress.push.event_log import KafkaEventLog
@@ -100,6 +101,7 @@ def create_app(
         from ingress.admin.router import build_admin_router
 
         app.include_router(build_admin_router(control_plane, admin))
+    app.include_router(build_panel_router(admin))
     document_models(app, [PushRequest])
     return app
 
