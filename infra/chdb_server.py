@@ -145,7 +145,9 @@ class ChdbEngine:
         spool = self._spool_dir / f"insert-{threading.get_ident()}.bin"
         spool.write_bytes(statement.insert_data)
         try:
-            return self._query(_insert_from_file(statement.sql, spool), statement.output_format, statement.params)
+            return self._query(
+                _insert_from_file(statement.sql, spool), statement.output_format, statement.params
+            )
         finally:
             spool.unlink(missing_ok=True)
 
@@ -181,7 +183,9 @@ def _setting_literal(value: str) -> str:
 def _insert_from_file(sql: str, spool: Path) -> str:
     match = _TRAILING_FORMAT.match(sql)
     if not match:
-        raise ClickHouseError("Code: 62. DB::Exception: an INSERT with a body needs a FORMAT clause. (SYNTAX_ERROR)")
+        raise ClickHouseError(
+            "Code: 62. DB::Exception: an INSERT with a body needs a FORMAT clause. (SYNTAX_ERROR)"
+        )
     path = str(spool).replace("'", "\\'")
     return f"{match.group('head')} FROM INFILE '{path}' FORMAT {match.group('fmt')}"
 
@@ -190,6 +194,18 @@ def decode_body(body: bytes, encoding: str | None) -> bytes:
     encoding = (encoding or "").strip().lower()
     if not body or encoding in ("", "identity"):
         return body
+    try:
+        return _decompress(body, encoding)
+    except ClickHouseError:
+        raise
+    except Exception as exc:  # zlib.error, RuntimeError (lz4), ZstdError: the client's fault
+        raise ClickHouseError(
+            f"Code: 271. DB::Exception: cannot decompress the {encoding} request body: {exc}. "
+            "(CANNOT_DECOMPRESS)"
+        ) from None
+
+
+def _decompress(body: bytes, encoding: str) -> bytes:
     if encoding == "lz4":
         return lz4.frame.decompress(body)
     if encoding == "zstd":
@@ -198,7 +214,9 @@ def decode_body(body: bytes, encoding: str | None) -> bytes:
         return zlib.decompress(body, 16 + zlib.MAX_WBITS)
     if encoding == "deflate":
         return zlib.decompress(body)
-    raise ClickHouseError(f"Code: 1001. DB::Exception: unsupported Content-Encoding {encoding!r}. (STD_EXCEPTION)")
+    raise ClickHouseError(
+        f"Code: 1001. DB::Exception: unsupported Content-Encoding {encoding!r}. (STD_EXCEPTION)"
+    )
 
 
 def encode_body(body: bytes, accept_encoding: str | None) -> tuple[bytes, str | None]:
@@ -234,7 +252,9 @@ def build_statement(query_params: list[tuple[str, str]], body: bytes) -> Stateme
             params[name.removeprefix("param_")] = value
         elif name not in _TRANSPORT_PARAMS:
             if not _SETTING_NAME.match(name):
-                raise ClickHouseError(f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)")
+                raise ClickHouseError(
+                    f"Code: 115. DB::Exception: Unknown setting '{name}'. (UNKNOWN_SETTING)"
+                )
             settings[name] = value
 
     insert_data: bytes | None = None
@@ -279,9 +299,17 @@ def create_app(data_dir: Path) -> Starlette:
             )
         except (UnicodeDecodeError, ValueError, OSError) as exc:
             return PlainTextResponse(
-                f"Code: 27. DB::Exception: cannot read the request: {exc}. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)\n",
+                f"Code: 27. DB::Exception: cannot read the request: {exc}. "
+                "(CANNOT_PARSE_INPUT_ASSERTION_FAILED)\n",
                 status_code=400,
                 headers={"X-ClickHouse-Exception-Code": "27"},
+            )
+        except Exception as exc:  # never a bare 500 without ClickHouse's error shape
+            log.exception("unexpected error in the chdb endpoint")
+            return PlainTextResponse(
+                f"Code: 1001. DB::Exception: {type(exc).__name__}: {exc}. (STD_EXCEPTION)\n",
+                status_code=500,
+                headers={"X-ClickHouse-Exception-Code": "1001"},
             )
         return _success_response(request, outcome)
 

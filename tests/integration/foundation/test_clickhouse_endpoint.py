@@ -206,3 +206,12 @@ def test_raw_http_bad_query(clickhouse_settings: ClickHouseSettings) -> None:
     ok = httpx.post(clickhouse_settings.url, content=b"SELECT 1 + 1", timeout=5)
     assert ok.status_code == 200
     assert ok.text == "2\n"
+
+
+def test_raw_http_corrupt_compressed_body(clickhouse_settings: ClickHouseSettings) -> None:
+    response = httpx.post(
+        clickhouse_settings.url, content=b"not gzip at all", headers={"Content-Encoding": "gzip"}, timeout=5
+    )
+    assert response.status_code >= 400  # the chdb endpoint: 400; a real server may say 500
+    assert response.text.startswith("Code: ")
+    assert response.headers["X-ClickHouse-Exception-Code"]

@@ -124,3 +124,11 @@ def test_decode_unknown_encoding_is_a_clickhouse_error() -> None:
     with pytest.raises(ClickHouseError) as error:
         decode_body(b"abc", "br")
     assert error.value.code == 1001
+
+
+@pytest.mark.parametrize("encoding", ["lz4", "zstd", "gzip", "deflate"])
+def test_decode_corrupt_body_is_a_clickhouse_error(encoding: str) -> None:
+    with pytest.raises(ClickHouseError) as error:
+        decode_body(b"definitely not compressed", encoding)
+    assert error.value.code == 271
+    assert error.value.http_status == 400
