@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,6 +25,9 @@ class IngressSettings(BaseSettings):
     producer_max_batch_bytes: int = Field(default=1024 * 1024, ge=16 * 1024)
     producer_max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024 * 1024)
     producer_compression: str | None = None
+    # Idempotent producer: "auto" uses it when the broker supports it (Tansu 0.6 does not answer
+    # InitProducerId; then the producer runs without it, see docs/ingress.md), "on" requires it.
+    producer_idempotence: Literal["auto", "on", "off"] = "auto"
     # How long a stored idempotent response is honoured (at least 24 hours).
     idempotency_retention_hours: int = Field(default=24, ge=24)
     idempotency_cache_entries: int = Field(default=100_000, ge=0)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 
 from core.settings import KafkaSettings
 from ingress.settings import IngressSettings
@@ -32,12 +33,13 @@ class KafkaEventLog:
         self.topic = kafka.usage_topic
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
+        self.idempotent = settings.producer_idempotence != "off"
 
-    def _new_producer(self) -> AIOKafkaProducer:
+    def _new_producer(self, idempotent: bool) -> AIOKafkaProducer:
         return AIOKafkaProducer(
             bootstrap_servers=self.kafka.bootstrap_servers,
             acks="all",
-            enable_idempotence=True,
+            enable_idempotence=idempotent,
             linger_ms=self.settings.producer_linger_ms,
             max_batch_size=self.settings.producer_max_batch_bytes,
             max_request_size=self.settings.producer_max_request_bytes,
@@ -57,10 +59,25 @@ class KafkaEventLog:
     async def _connect_forever(self) -> None:
         delay = 0.2
         while True:
-            producer = self._new_producer()
+            producer = self._new_producer(self.idempotent)
             try:
                 await producer.start()
-            except Exception as exc:  # broker unreachable: keep trying
+            except KafkaConnectionError as exc:  # broker unreachable: keep trying
+                log.warning("Kafka producer cannot connect (%s); retrying in %.1f s", exc, delay)
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                if self.idempotent and self.settings.producer_idempotence == "auto":
+                    # The broker answered but refused InitProducerId: run without idempotence
+                    # (aiokafka keeps one in-flight batch per partition, so order is still kept).
+                    log.warning("broker refused the idempotent producer (%r); producing without it", exc)
+                    self.idempotent = False
+                    continue
                 log.warning("Kafka producer cannot connect (%s); retrying in %.1f s", exc, delay)
                 with contextlib.suppress(Exception):
                     await producer.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from core.clickhouse import make_client
@@ -52,6 +52,8 @@ class ClickHouseResponseStore:
         fingerprint, status_code, body, created_at = rows[0]
         if isinstance(body, str):
             body = body.encode("utf-8")
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=UTC)
         return StoredResponse(fingerprint, int(status_code), body, created_at)
 
     def _put(self, org_id: str, key: str, response: StoredResponse) -> None:
