@@ -1,0 +1,81 @@
+"""What the routes need, built once per app and injected (``Annotated`` aliases)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Header, Request
+
+from core.clickhouse import make_client
+from core.errors import ApiError, unauthorized
+from core.settings import ClickHouseSettings
+from query.auth import KeyResolver, bearer_key
+from query.settings import QuerySettings
+from query.store import EventStore
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+
+class Services:
+    """Per-app state: the ClickHouse client (opened on first use), the store and the key resolver."""
+
+    def __init__(self, settings: QuerySettings, clickhouse: ClickHouseSettings) -> None:
+        self.settings = settings
+        self._clickhouse = clickhouse
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+        self.keys = KeyResolver(
+            lambda key_hash: self.store().org_for_key_hash(key_hash),
+            ttl_s=settings.auth_cache_ttl_s,
+            max_entries=settings.auth_cache_max_entries,
+        )
+
+    def store(self) -> EventStore:
+        return EventStore(self.client())
+
+    def client(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self._clickhouse)
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def current_org(services: ServicesDep, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The organization of the bearer key (a sync dependency: FastAPI runs it in the thread pool)."""
+    api_key = bearer_key(authorization)
+    org_id = services.keys.org_for_key(api_key) if api_key else None
+    if org_id is None:
+        raise unauthorized()
+    return org_id
+
+
+OrgDep = Annotated[str, Depends(current_org)]
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "NOT_FOUND", "Event not found")
+
+
+def parse_event_id(raw: str) -> str:
+    """The canonical form of a UUID; anything else cannot be an event ID (404)."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise not_found() from None

@@ -1,0 +1,171 @@
+"""Validation of the search request body (pure: no FastAPI, no ClickHouse).
+
+Every field is optional; ``null`` means "not given". Unknown fields are ignored. Failures are
+collected as ``{"path": <field>, "message": ...}`` entries (``body`` for a body that is not a JSON
+object), in the order of the fields below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from core.periods import as_utc
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+MAX_OFFSET = 2**63 - 1
+MAX_ID_LENGTH = 255
+MAX_EVENT_CODE_LENGTH = 128
+MAX_PROPERTY_FILTERS = 50
+MAX_PROPERTY_KEY_LENGTH = 1024
+# Stored properties are at most 4096 bytes of compact JSON, so a larger filter could never match.
+MAX_PROPERTY_FILTERS_BYTES = 4096
+EVENT_TYPES = ("credit", "debit")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SearchValidationError(ValueError):
+    def __init__(self, details: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{d['path']}: {d['message']}" for d in details))
+        self.details = details
+
+
+@dataclass(frozen=True)
+class PropertyFilter:
+    key: str
+    canonical_value: str  # compact JSON, keys sorted: what the stored ``properties`` hold
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    customer_id: str | None = None
+    external_customer_id: str | None = None
+    event_code: str | None = None
+    event_type: str | None = None
+    created_at_from_us: int | None = None  # inclusive, microseconds since the epoch (UTC)
+    created_at_to_us: int | None = None  # inclusive
+    property_filters: tuple[PropertyFilter, ...] = field(default_factory=tuple)
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+
+def parse_search_body(raw: bytes) -> SearchRequest:
+    """The search request in ``raw`` (an empty body is ``{}``); raises ``SearchValidationError``."""
+    if not raw.strip():
+        return SearchRequest()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise SearchValidationError([{"path": "body", "message": "body is not valid JSON"}]) from None
+    if not isinstance(body, dict):
+        raise SearchValidationError([{"path": "body", "message": "body must be a JSON object"}])
+    return validate_search(body)
+
+
+def validate_search(body: dict[str, Any]) -> SearchRequest:
+    errors: list[dict[str, str]] = []
+    values: dict[str, Any] = {}
+    for name, check in _CHECKS:
+        raw = body.get(name)
+        if raw is None:
+            continue
+        try:
+            values[name] = check(raw)
+        except ValueError as exc:
+            errors.append({"path": name, "message": str(exc)})
+    start, end = values.get("created_at_from"), values.get("created_at_to")
+    if start is not None and end is not None and end < start:
+        errors.append({"path": "created_at_to", "message": "must not be before created_at_from"})
+    if errors:
+        raise SearchValidationError(errors)
+    return SearchRequest(
+        customer_id=values.get("customer_id"),
+        external_customer_id=values.get("external_customer_id"),
+        event_code=values.get("event_code"),
+        event_type=values.get("event_type"),
+        created_at_from_us=start,
+        created_at_to_us=end,
+        property_filters=values.get("event_property_filters", ()),
+        limit=values.get("limit", DEFAULT_LIMIT),
+        offset=values.get("offset", 0),
+    )
+
+
+def _string(max_length: int) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if not 1 <= len(value) <= max_length:
+            raise ValueError(f"must be 1 to {max_length} characters")
+        return value
+
+    return check
+
+
+def _event_type(value: Any) -> str:
+    if value not in EVENT_TYPES:
+        raise ValueError("must be one of: credit, debit")
+    return str(value)
+
+
+def _timestamp(value: Any) -> int:
+    """RFC 3339 / ISO 8601 date-time (an offset-less value is UTC) as microseconds since the epoch."""
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string")
+    text = value.strip()
+    if len(text) < 19 or text[10] not in "Tt ":
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-06-11T09:30:00Z")
+    try:
+        moment = as_utc(datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "zZ" else text))
+    except ValueError:
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-06-11T09:30:00Z") from None
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _integer(minimum: int, maximum: int) -> Any:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        if not minimum <= value <= maximum:
+            bound = f"between {minimum} and {maximum}" if maximum < MAX_OFFSET else f"at least {minimum}"
+            raise ValueError(f"must be {bound}")
+        return value
+
+    return check
+
+
+def _property_filters(value: Any) -> tuple[PropertyFilter, ...]:
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object of property name to JSON value")
+    if len(value) > MAX_PROPERTY_FILTERS:
+        raise ValueError(f"at most {MAX_PROPERTY_FILTERS} properties")
+    if len(canonical_json(value).encode("utf-8")) > MAX_PROPERTY_FILTERS_BYTES:
+        raise ValueError(f"at most {MAX_PROPERTY_FILTERS_BYTES} bytes as compact JSON")
+    filters = []
+    for key, wanted in value.items():
+        if len(key) > MAX_PROPERTY_KEY_LENGTH:
+            raise ValueError(f"property names are at most {MAX_PROPERTY_KEY_LENGTH} characters")
+        filters.append(PropertyFilter(key, canonical_json(wanted)))
+    return tuple(filters)
+
+
+def canonical_json(value: Any) -> str:
+    """The stored form of a JSON value: compact, object keys sorted (as ``canonical_properties``)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+
+
+_CHECKS: tuple[tuple[str, Any], ...] = (
+    ("customer_id", _string(MAX_ID_LENGTH)),
+    ("external_customer_id", _string(MAX_ID_LENGTH)),
+    ("event_code", _string(MAX_EVENT_CODE_LENGTH)),
+    ("event_type", _event_type),
+    ("created_at_from", _timestamp),
+    ("created_at_to", _timestamp),
+    ("event_property_filters", _property_filters),
+    ("limit", _integer(1, MAX_LIMIT)),
+    ("offset", _integer(0, MAX_OFFSET)),
+)

@@ -1,0 +1,16 @@
+"""Settings of the query service (environment prefix ``QUIVLY_QUERY_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class QuerySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QUIVLY_QUERY_", extra="ignore")
+
+    # How long an API-key lookup (found or not) is reused: a rotated key stops working after this.
+    auth_cache_ttl_s: float = Field(default=2.0, ge=0.0, le=2.0)
+    auth_cache_max_entries: int = Field(default=10_000, ge=1)
+    # Upper bound of the request body of a search; larger bodies are a 422 on ``body``.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)

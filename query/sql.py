@@ -1,0 +1,125 @@
+"""The SQL the query service sends to ClickHouse (pure: strings and parameter dicts only).
+
+Every value travels as a server-side bound parameter (``{name:Type}``), property-filter keys too;
+nothing from a request is ever formatted into the SQL text. Table names come from ``core.names``.
+
+Reads are correct before ClickHouse merges parts:
+
+* fetch: every version of a stored value shares its ``event_id`` (derived from the replace key), so
+  the newest row of ``org_id + event_id`` (``ORDER BY version DESC LIMIT 1``) is the current value;
+* search: ``FINAL`` in an inner query that filters only on columns that never change between the
+  versions of one value (``org_id``, ``customer_id``, ``metric_key``: sorting-key columns), and every
+  filter on a column a replacement can change (``event_type``, ``created_at``, ``properties``) in
+  the outer query, i.e. after the replace, so an old version can never match in place of the
+  current one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.names import API_KEYS, CUSTOMER_EXTERNAL_IDS, USAGE_EVENTS
+from query.search import SearchRequest
+
+EVENT_COLUMNS = (
+    "event_id",
+    "customer_id",
+    "external_customer_id",
+    "metric_key",
+    "event_type",
+    "value",
+    "granularity",
+    "period_start",
+    "created_at",
+    "properties",
+)
+_COLUMNS = ", ".join(EVENT_COLUMNS)
+# UUIDs compare by their internal layout in ClickHouse; users expect the order of the text form.
+ORDERING = "ORDER BY created_at, toString(event_id)"
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    parameters: dict[str, Any]
+
+
+def org_for_key_hash(key_hash: str) -> Statement:
+    """The organization whose *current* key (highest version) has this hash; no row otherwise."""
+    sql = (
+        "SELECT org_id FROM ("
+        f"SELECT org_id, argMax(key_hash, version) AS current_hash FROM {API_KEYS} "
+        f"WHERE org_id IN (SELECT org_id FROM {API_KEYS} WHERE key_hash = {{key_hash:String}}) "
+        "GROUP BY org_id) "
+        "WHERE current_hash = {key_hash:String} LIMIT 1"
+    )
+    return Statement(sql, {"key_hash": key_hash})
+
+
+def fetch_event(org_id: str, event_id: str) -> Statement:
+    sql = (
+        f"SELECT {_COLUMNS} FROM {USAGE_EVENTS} "
+        "WHERE org_id = {org_id:String} AND event_id = {event_id:UUID} "
+        "ORDER BY version DESC LIMIT 1"
+    )
+    return Statement(sql, {"org_id": org_id, "event_id": event_id})
+
+
+def search_page(org_id: str, request: SearchRequest) -> Statement:
+    matches = _matches(org_id, request)
+    sql = f"SELECT {_COLUMNS} FROM ({matches.sql}) {ORDERING} LIMIT {{limit:UInt64}} OFFSET {{offset:UInt64}}"
+    return Statement(sql, {**matches.parameters, "limit": request.limit, "offset": request.offset})
+
+
+def search_total(org_id: str, request: SearchRequest) -> Statement:
+    matches = _matches(org_id, request)
+    return Statement(f"SELECT count() FROM ({matches.sql})", matches.parameters)
+
+
+def _matches(org_id: str, request: SearchRequest) -> Statement:
+    """Every current value of the organization matching the request (unordered)."""
+    inner = ["org_id = {org_id:String}"]
+    params: dict[str, Any] = {"org_id": org_id}
+    if request.customer_id is not None:
+        inner.append("customer_id = {customer_id:String}")
+        params["customer_id"] = request.customer_id
+    if request.external_customer_id is not None:
+        inner.append(f"customer_id IN ({_customer_of_external_id()})")
+        params["external_customer_id"] = request.external_customer_id
+    if request.event_code is not None:
+        inner.append("metric_key = {event_code:String}")
+        params["event_code"] = request.event_code
+    outer: list[str] = []
+    if request.event_type is not None:
+        outer.append("event_type = {event_type:String}")
+        params["event_type"] = request.event_type
+    if request.created_at_from_us is not None:
+        outer.append("created_at >= fromUnixTimestamp64Micro({created_at_from:Int64}, 'UTC')")
+        params["created_at_from"] = request.created_at_from_us
+    if request.created_at_to_us is not None:
+        outer.append("created_at <= fromUnixTimestamp64Micro({created_at_to:Int64}, 'UTC')")
+        params["created_at_to"] = request.created_at_to_us
+    for index, wanted in enumerate(request.property_filters):
+        # Both sides go through ClickHouse's own JSON rendering, so 200 and 200.0 (or 1e2) compare
+        # equal as numbers while 200 and "200" (different JSON types) never do.
+        outer.append(
+            f"JSONExtractRaw(properties, {{pk{index}:String}}) = JSONExtractRaw({{pv{index}:String}}, 'v')"
+        )
+        params[f"pk{index}"] = wanted.key
+        params[f"pv{index}"] = '{"v":' + wanted.canonical_value + "}"
+    sql = f"SELECT {_COLUMNS} FROM {USAGE_EVENTS} FINAL WHERE {' AND '.join(inner)}"
+    if outer:
+        sql = f"SELECT {_COLUMNS} FROM ({sql}) WHERE {' AND '.join(outer)}"
+    return Statement(sql, params)
+
+
+def _customer_of_external_id() -> str:
+    """The customer an external ID currently resolves to (no row when unknown or removed)."""
+    return (
+        "SELECT customer_id FROM ("
+        "SELECT argMax(customer_id, version) AS customer_id, argMax(is_deleted, version) AS deleted "
+        f"FROM {CUSTOMER_EXTERNAL_IDS} "
+        "WHERE org_id = {org_id:String} AND external_id = {external_customer_id:String} "
+        "GROUP BY external_id) WHERE deleted = 0"
+    )

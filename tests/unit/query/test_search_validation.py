@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from query.search import SearchRequest, SearchValidationError, canonical_json, parse_search_body
+
+
+def paths(raw: bytes) -> list[str]:
+    with pytest.raises(SearchValidationError) as caught:
+        parse_search_body(raw)
+    return [d["path"] for d in caught.value.details]
+
+
+def test_defaults_for_empty_and_empty_object() -> None:
+    assert parse_search_body(b"") == SearchRequest()
+    assert parse_search_body(b"{}") == SearchRequest(limit=50, offset=0)
+
+
+def test_full_request_is_parsed() -> None:
+    parsed = parse_search_body(
+        b'{"customer_id":"c","external_customer_id":"e","event_code":"m","event_type":"debit",'
+        b'"created_at_from":"1970-01-01T00:00:00.25Z","created_at_to":"1970-01-01T01:00:00.5+01:00",'
+        b'"event_property_filters":{"b":{"y":1,"x":[true,null]},"a":"200"},"limit":100,"offset":7}'
+    )
+    assert parsed.customer_id == "c" and parsed.external_customer_id == "e"
+    assert parsed.event_code == "m" and parsed.event_type == "debit"
+    assert parsed.created_at_from_us == 250_000
+    assert parsed.created_at_to_us == 500_000  # 01:00:00.5+01:00 is 00:00:00.5 UTC
+    assert [(f.key, f.canonical_value) for f in parsed.property_filters] == [
+        ("b", '{"x":[true,null],"y":1}'),
+        ("a", '"200"'),
+    ]
+    assert (parsed.limit, parsed.offset) == (100, 7)
+
+
+def test_offsetless_timestamp_is_utc_and_pre_epoch_works() -> None:
+    assert parse_search_body(b'{"created_at_from":"1970-01-01T00:00:02"}').created_at_from_us == 2_000_000
+    assert parse_search_body(b'{"created_at_from":"1969-12-31T23:59:59.5Z"}').created_at_from_us == -500_000
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"{", ["body"]),
+        (b"[]", ["body"]),
+        (b'"x"', ["body"]),
+        (b'{"limit":0}', ["limit"]),
+        (b'{"limit":101}', ["limit"]),
+        (b'{"limit":1.0}', ["limit"]),
+        (b'{"limit":false}', ["limit"]),
+        (b'{"offset":-1}', ["offset"]),
+        (b'{"event_type":"CREDIT"}', ["event_type"]),
+        (b'{"created_at_from":"2026-06-11"}', ["created_at_from"]),
+        (b'{"created_at_to":12}', ["created_at_to"]),
+        (
+            b'{"created_at_from":"2026-06-02T00:00:00Z","created_at_to":"2026-06-01T00:00:00Z"}',
+            ["created_at_to"],
+        ),
+        (b'{"event_code":""}', ["event_code"]),
+        (b'{"event_property_filters":[]}', ["event_property_filters"]),
+        (b'{"limit":500,"offset":-1,"event_type":1}', ["event_type", "limit", "offset"]),
+    ],
+)
+def test_invalid_fields_report_their_paths(raw: bytes, expected: list[str]) -> None:
+    assert paths(raw) == expected
+
+
+def test_nulls_and_unknown_fields_are_ignored() -> None:
+    assert parse_search_body(b'{"customer_id":null,"limit":null,"whatever":1}') == SearchRequest()
+
+
+def test_limit_boundaries_are_accepted() -> None:
+    assert parse_search_body(b'{"limit":1}').limit == 1
+    assert parse_search_body(b'{"limit":100}').limit == 100
+
+
+def test_canonical_json_sorts_keys_and_keeps_types() -> None:
+    assert (
+        canonical_json({"b": 1, "a": [200, "200", 2.5, None, True]})
+        == '{"a":[200,"200",2.5,null,true],"b":1}'
+    )

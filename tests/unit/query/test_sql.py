@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from query import sql
+from query.search import parse_search_body
+
+HOSTILE = "x'} OR 1=1 -- {org_id:String} \\ \" `"
+
+
+def test_every_value_is_a_bound_parameter() -> None:
+    import orjson
+
+    request = parse_search_body(
+        orjson.dumps(
+            {
+                "customer_id": HOSTILE,
+                "external_customer_id": HOSTILE,
+                "event_code": HOSTILE[:100],
+                "event_type": "credit",
+                "created_at_from": "2026-01-01T00:00:00Z",
+                "created_at_to": "2026-01-02T00:00:00Z",
+                "event_property_filters": {HOSTILE: HOSTILE},
+                "limit": 5,
+                "offset": 10,
+            }
+        )
+    )
+    for statement in (sql.search_page("org", request), sql.search_total("org", request)):
+        assert "OR 1=1" not in statement.sql
+        assert "'" not in statement.sql.replace("'UTC'", "").replace("'v'", "")
+        assert statement.parameters["org_id"] == "org"
+        assert statement.parameters["customer_id"] == HOSTILE
+        assert statement.parameters["pk0"] == HOSTILE
+        assert statement.parameters["pv0"] == '{"v":' + sql_json(HOSTILE) + "}"
+    page = sql.search_page("org", request)
+    assert page.parameters["limit"] == 5 and page.parameters["offset"] == 10
+    assert "ORDER BY created_at, toString(event_id)" in page.sql
+
+
+def sql_json(text: str) -> str:
+    import orjson
+
+    return orjson.dumps(text).decode()
+
+
+def test_mutable_columns_are_filtered_after_final() -> None:
+    request = parse_search_body(
+        b'{"customer_id":"c","event_code":"m","event_type":"debit","created_at_from":"2026-01-01T00:00:00Z",'
+        b'"event_property_filters":{"a":1}}'
+    )
+    text = sql.search_page("org", request).sql
+    inner_start = text.index("FROM usage_events FINAL")
+    inner_end = text.index(")", inner_start)
+    inner_where = text[inner_start:inner_end]
+    assert "customer_id = {customer_id:String}" in inner_where
+    assert "metric_key = {event_code:String}" in inner_where
+    for mutable in ("event_type", "created_at", "properties"):
+        assert mutable not in inner_where.split("WHERE", 1)[1]
+
+
+def test_no_filters_reads_only_the_org() -> None:
+    statement = sql.search_total("org", parse_search_body(b"{}"))
+    assert statement.parameters == {"org_id": "org"}
+    assert statement.sql.startswith("SELECT count() FROM (")
+
+
+def test_fetch_and_auth_statements() -> None:
+    fetch = sql.fetch_event("org", "00000000-0000-0000-0000-000000000001")
+    assert "ORDER BY version DESC LIMIT 1" in fetch.sql
+    assert fetch.parameters == {"org_id": "org", "event_id": "00000000-0000-0000-0000-000000000001"}
+    auth = sql.org_for_key_hash("abc")
+    assert "argMax(key_hash, version)" in auth.sql and auth.parameters == {"key_hash": "abc"}
