@@ -104,6 +104,9 @@ from ingress.control.cli import admin_app  # noqa: E402  (admin commands: the ad
 app.add_typer(admin_app, name="admin")
 
 
+app.command("streams-worker")(__import__("streams.main", fromlist=["streams_worker"]).streams_worker)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,118 @@
+"""The replace agent: batch, plan, dead-letter, insert, store state, and only then ack.
+
+Commit protocol. Faust commits, every ``commit_interval_s``, the highest *contiguous acked*
+offset of each partition. The agent reads with ``noack_take`` (events are never acked
+automatically, not even when the generator is closed on shutdown) and acks a batch's events
+only after, in this order:
+
+1. poison records were delivered to the dead-letter topic (awaited),
+2. the ClickHouse insert of the batch succeeded (retried with backoff forever: no crash,
+   no ack, hence no commit while ClickHouse is down; the consumer pauses once its buffer is full),
+3. the new key states were written to the table (which produces the changelog).
+
+So an offset is committed only for records whose rows are in ClickHouse. A crash anywhere
+before the commit makes the records come back; ``streams.versioning`` explains why they then
+change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import faust
+from faust.types import EventT, StreamT, TableT, TopicT
+
+from streams.batch import BatchPlan, Incoming, plan_batch
+from streams.settings import StreamsSettings
+from streams.sink import ClickHouseSink
+from streams.versioning import KeyState
+
+log = logging.getLogger(__name__)
+
+ERROR_HEADER = "quivly-error"
+SOURCE_HEADER = "quivly-source"
+
+
+def register_agents(
+    app: faust.App,
+    source: TopicT,
+    dead_letters: TopicT,
+    table: TableT,
+    sink: ClickHouseSink,
+    settings: StreamsSettings,
+) -> None:
+    @app.agent(source, name="usage-replace", concurrency=1)
+    async def replace(stream: StreamT) -> None:
+        assert isinstance(stream, faust.Stream)
+        async for events in stream.noack_take(settings.batch_max_rows, within=settings.batch_max_seconds):
+            await handle_batch(stream, list(events), table, dead_letters, sink)
+
+
+def _incoming(event: EventT) -> Incoming:
+    message = event.message
+    return Incoming(message.key, message.value, message.partition, message.offset)
+
+
+def _enter(stream: StreamT, event: EventT) -> None:
+    # Table reads and writes find their partition (store shard, changelog partition) through
+    # Faust's "current event"; make it the event the key came from.
+    stream._set_current_event(event)  # type: ignore[attr-defined]
+
+
+def _stored_states(stream: StreamT, table: TableT, events: Sequence[EventT]) -> dict[bytes, KeyState]:
+    stored: dict[bytes, KeyState] = {}
+    for event in events:
+        key = event.message.key
+        if not isinstance(key, bytes) or key in stored:
+            continue
+        _enter(stream, event)
+        raw = table.get(key)
+        if raw is not None:
+            stored[key] = KeyState.from_bytes(raw)
+    return stored
+
+
+async def _send_dead_letters(plan: BatchPlan, events: Sequence[EventT], dead_letters: TopicT) -> None:
+    for letter in plan.dead_letters:
+        message = events[letter.index].message
+        log.warning(
+            "dead letter %s/%s@%s: %s", message.topic, message.partition, message.offset, letter.reason
+        )
+        pending = await dead_letters.send(
+            key=message.key,
+            value=message.value,
+            headers={
+                ERROR_HEADER: letter.reason.encode(),
+                SOURCE_HEADER: f"{message.topic}/{message.partition}/{message.offset}".encode(),
+            },
+        )
+        await pending
+
+
+async def handle_batch(
+    stream: StreamT,
+    events: list[EventT],
+    table: TableT,
+    dead_letters: TopicT,
+    sink: ClickHouseSink,
+) -> None:
+    started = time.monotonic()
+    plan = plan_batch([_incoming(event) for event in events], _stored_states(stream, table, events))
+    await _send_dead_letters(plan, events, dead_letters)
+    if plan.history_rows:
+        await sink.write(plan.current_rows, plan.history_rows)
+    for key, (state, index) in plan.states.items():
+        _enter(stream, events[index])
+        table[key] = state.to_bytes()
+    for event in events:
+        await stream.ack(event)
+    log.info(
+        "batch: %d records, %d rows, %d replays, %d dead letters in %.3f s",
+        len(events),
+        len(plan.history_rows),
+        plan.replays,
+        len(plan.dead_letters),
+        time.monotonic() - started,
+    )

@@ -1,0 +1,71 @@
+"""Worker entry point: ``quivly streams-worker`` or ``python -m streams.main``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from core.settings import ClickHouseSettings, KafkaSettings
+from streams.settings import StreamsSettings
+
+if TYPE_CHECKING:
+    import faust
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(
+    kafka: KafkaSettings, clickhouse: ClickHouseSettings, streams: StreamsSettings
+) -> faust.Worker:
+    """The Faust worker with the app, topics, table, sink and agent wired together."""
+    import faust
+
+    from streams.agents import register_agents
+    from streams.app import create_app
+    from streams.sink import ClickHouseSink
+    from streams.tables import state_table
+    from streams.topics import dead_letter_topic, usage_topic
+
+    app = create_app(kafka, streams)
+    register_agents(
+        app,
+        usage_topic(app, kafka),
+        dead_letter_topic(app, kafka),
+        state_table(app, kafka),
+        ClickHouseSink(clickhouse, streams),
+        streams,
+    )
+    return faust.Worker(app, loglevel=streams.log_level.upper())
+
+
+def run_worker(web_port: int | None = None, data_dir: Path | None = None) -> None:
+    """Reads settings from the environment, checks partition counts, runs until stopped."""
+    from streams.guards import check_partitions
+
+    overrides: dict[str, object] = {}
+    if web_port is not None:
+        overrides["web_port"] = web_port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    streams = StreamsSettings(**overrides)  # type: ignore[arg-type]
+    kafka = KafkaSettings()
+    clickhouse = ClickHouseSettings()
+    asyncio.run(check_partitions(kafka, streams.app_id))
+    streams.data_dir.mkdir(parents=True, exist_ok=True)
+    build_worker(kafka, clickhouse, streams).execute_from_commandline()
+
+
+def streams_worker(
+    web_port: int | None = typer.Option(None, help="Faust web port (each worker on a machine needs its own)"),
+    data_dir: Path | None = typer.Option(None, help="Directory of the worker's RocksDB table state"),
+) -> None:
+    """Run the streams worker (Kafka usage topic -> replace state -> ClickHouse)."""
+    run_worker(web_port=web_port, data_dir=data_dir)
+
+
+if __name__ == "__main__":
+    typer.run(streams_worker)

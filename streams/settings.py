@@ -1,0 +1,31 @@
+"""Settings of the streams worker (prefix ``QUIVLY_STREAMS_``); Kafka and ClickHouse come from core."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StreamsSettings(BaseSettings):
+    """How the Faust worker runs: identity, local state, sink batching and retry."""
+
+    model_config = SettingsConfigDict(env_prefix="QUIVLY_STREAMS_", extra="ignore")
+
+    # The Faust app id is also the consumer group and the prefix of the changelog topic.
+    app_id: str = "quivly-streams"
+    # Faust binds this port even with the web server off: one port per worker on a machine.
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    data_dir: Path = Path(".quivly/streams")
+    store_url: str = "rocksdb://"
+    # Sink batches: flush at this many records or after this many seconds, whichever comes first.
+    batch_max_rows: int = Field(default=10_000, ge=1)
+    batch_max_seconds: float = Field(default=1.0, gt=0)
+    # ClickHouse retry backoff (exponential, capped); the worker never gives up.
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=5.0, gt=0)
+    # Faust's own producer (changelog, dead letters): one record per batch on Tansu.
+    producer_max_batch_size: int = Field(default=1, ge=1)
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    log_level: str = "info"
