@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 SOURCES = {"push_api": "Push API"}
@@ -181,9 +182,28 @@ def normalize_push_call(raw: dict[str, Any]) -> dict[str, Any]:
         "mode": mode,
         "mode_label": {"test": "verify-only", "live": "live"}.get(mode, mode or "unknown"),
         "status_code": raw.get("status_code") or raw.get("status"),
+        "error_code": raw.get("error_code"),
         "total": summary.get("total", 0),
         "matched": summary.get("matched", 0),
         "unmatched": summary.get("unmatched", 0),
         "inserted": raw.get("inserted"),
         "unmatched_ids": [str(external_id) for external_id in (unmatched_ids or [])],
     }
+
+
+def format_time(value: Any) -> str:
+    """``2026-06-11T09:30:00.123Z`` → ``2026-06-11 09:30:00 UTC``; anything else unchanged, empty → a dash."""
+    if not value:
+        return "\u2013"
+    text = str(value)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def has_key_placeholder(curl: str) -> bool:
+    return bool(_PLACEHOLDER.search(curl))

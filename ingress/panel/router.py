@@ -22,6 +22,8 @@ from core.settings import AdminSettings
 from ingress.panel import forms
 from ingress.panel.client import AdminApi, ApiResult
 from ingress.panel.security import (
+    KEY_FLASH_COOKIE,
+    KEY_FLASH_MAX_AGE_S,
     LOGIN_COOKIE,
     LOGIN_MAX_AGE_S,
     SESSION_COOKIE,
@@ -46,6 +48,7 @@ SECURITY_HEADERS = {
 NOTICES = {
     "org-created": "Organization created. Next: create its configuration.",
     "configuration-created": "Configuration created as a draft. Next: generate the API key.",
+    "key-generated": "API key generated. Any previous key has stopped working.",
     "rollup-saved": "Rollup saved.",
     "published": "Published. Calls to the Push API are now stored (live).",
 }
@@ -64,6 +67,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.env.filters["when"] = forms.format_time
         self.static = {
             path.name: path.read_bytes() for path in (PACKAGE_DIR / "static").iterdir() if path.is_file()
         }
@@ -329,6 +333,7 @@ async def _render_setup(
         org=org,
         configuration=configuration,
         curl=curl,
+        curl_has_key=bool(curl) and not forms.has_key_placeholder(curl),
         metrics=metrics,
         rollups=forms.ROLLUPS,
         sources=forms.SOURCES,
@@ -343,7 +348,12 @@ async def _render_setup(
 
 def _add_setup_routes(router: APIRouter, pages: Pages) -> None:
     async def setup_page(request: Request, session: Session) -> Response:
-        return await _render_setup(pages, request, session, request.path_params["org_id"])
+        org_id = request.path_params["org_id"]
+        new_key = pages.codec.read_key_flash(request.cookies.get(KEY_FLASH_COOKIE), org_id)
+        response = await _render_setup(pages, request, session, org_id, new_key=new_key)
+        if KEY_FLASH_COOKIE in request.cookies:
+            response.delete_cookie(KEY_FLASH_COOKIE, path=_org_url(org_id))  # shown once
+        return response
 
     async def create_configuration(request: Request, session: Session) -> Response:
         org_id = request.path_params["org_id"]
@@ -364,8 +374,19 @@ def _add_setup_routes(router: APIRouter, pages: Pages) -> None:
             result = await api.generate_key(org_id)
         if not result.ok:
             return _api_failure(pages, session, result)
-        # Rendered directly (not redirected): the key exists only in this response.
-        return await _render_setup(pages, request, session, org_id, new_key=str(result.body["api_key"]))
+        # Post/redirect/get, so reloading the page never generates another key. The key rides along
+        # in a signed, HttpOnly cookie limited to this organization's page, deleted once shown.
+        response = _redirect(_org_url(org_id, notice="key-generated") + "#api-key")
+        response.set_cookie(
+            KEY_FLASH_COOKIE,
+            pages.codec.new_key_flash(org_id, str(result.body["api_key"])),
+            max_age=KEY_FLASH_MAX_AGE_S,
+            path=_org_url(org_id),
+            httponly=True,
+            samesite="strict",
+            secure=_is_https(request),
+        )
+        return response
 
     async def publish(request: Request, session: Session) -> Response:
         org_id = request.path_params["org_id"]

@@ -18,6 +18,8 @@ SESSION_COOKIE = "quivly_panel_session"
 LOGIN_COOKIE = "quivly_panel_login"
 SESSION_MAX_AGE_S = 8 * 3600
 LOGIN_MAX_AGE_S = 3600
+KEY_FLASH_COOKIE = "quivly_panel_new_key"
+KEY_FLASH_MAX_AGE_S = 120
 
 
 def derive_secret(admin_token: str) -> str:
@@ -42,6 +44,7 @@ class SessionCodec:
         secret = derive_secret(admin_token)
         self._sessions = URLSafeTimedSerializer(secret, salt="panel-session")
         self._logins = URLSafeTimedSerializer(secret, salt="panel-login")
+        self._keys = URLSafeTimedSerializer(secret, salt="panel-new-key")
         self.max_age_s = max_age_s
 
     def new_session(self) -> tuple[Session, str]:
@@ -61,6 +64,16 @@ class SessionCodec:
     def check_login_token(self, cookie: str | None, submitted: str) -> bool:
         expected = _loads(self._logins, cookie, LOGIN_MAX_AGE_S)
         return isinstance(expected, str) and bool(submitted) and tokens_equal(submitted, expected)
+
+    def new_key_flash(self, org_id: str, api_key: str) -> str:
+        """Carries a just-generated key across the redirect after the POST (read once, then deleted)."""
+        return self._keys.dumps({"org": org_id, "key": api_key})
+
+    def read_key_flash(self, cookie: str | None, org_id: str) -> str | None:
+        data = _loads(self._keys, cookie, KEY_FLASH_MAX_AGE_S)
+        if isinstance(data, dict) and data.get("org") == org_id and isinstance(data.get("key"), str):
+            return str(data["key"])
+        return None
 
 
 def check_csrf(session: Session, submitted: str | None) -> bool:

@@ -111,3 +111,11 @@ def test_normalize_push_call() -> None:
     assert call["mode_label"] == "verify-only"
     assert (call["total"], call["matched"], call["unmatched"], call["unmatched_ids"]) == (3, 2, 1, ["nope"])
     assert forms.normalize_push_call({"mode": "live"})["mode_label"] == "live"
+
+
+def test_format_time_and_placeholder_detection() -> None:
+    assert forms.format_time("2026-06-11T09:30:00.123Z") == "2026-06-11 09:30:00 UTC"
+    assert forms.format_time(None) == "\u2013"
+    assert forms.format_time("soon") == "soon"
+    assert forms.has_key_placeholder('-H "Authorization: Bearer $QUIVLY_API_KEY"')
+    assert not forms.has_key_placeholder('-H "Authorization: Bearer qvk_abc"')

@@ -99,13 +99,16 @@ def test_configuration_key_and_publish_flow(client: TestClient, state: StubState
     page = client.post("/admin/orgs/org-1/configuration", data={"source": "push_api", "csrf_token": csrf})
     assert "Draft" in page.text and "Push API" in page.text
 
-    keyed = client.post("/admin/orgs/org-1/api-key", data={"csrf_token": csrf})
+    redirect = client.post("/admin/orgs/org-1/api-key", data={"csrf_token": csrf}, follow_redirects=False)
     key = state.keys["org-1"]
+    assert redirect.status_code == 303 and key not in redirect.headers["location"]
+    assert "HttpOnly" in redirect.headers["set-cookie"] and "Max-Age=120" in redirect.headers["set-cookie"]
+    keyed = client.get(redirect.headers["location"])
     assert keyed.headers["cache-control"] == "no-store"
     assert keyed.text.count(key) == 2  # the key box and the curl example
     assert "previous key stop working" in keyed.text
-    later = client.get("/admin/orgs/org-1").text
-    assert key not in later and "&lt;YOUR_API_KEY&gt;" in later
+    later = client.get("/admin/orgs/org-1").text  # shown once; reloading generates nothing
+    assert key not in later and "&lt;YOUR_API_KEY&gt;" in later and len(state.keys) == 1
 
     unconfirmed = client.post("/admin/orgs/org-1/publish", data={"csrf_token": csrf})
     assert unconfirmed.status_code == 422 and 'id="confirm-error"' in unconfirmed.text
@@ -137,7 +140,7 @@ def test_metrics_rollup_and_verification_fragment(client: TestClient, state: Stu
         }
     ]
     page = client.get("/admin/orgs/org-1").text
-    assert "2026-06-11T09:00:00Z" in page and "ghost-42" in page
+    assert "2026-06-11 09:00:00 UTC" in page and "ghost-42" in page
     bad = client.post("/admin/orgs/org-1/metrics/api_calls", data={"rollup": "median", "csrf_token": csrf})
     assert bad.status_code == 422 and 'id="rollup-api_calls-error"' in bad.text
     saved = client.post("/admin/orgs/org-1/metrics/api_calls", data={"rollup": "max", "csrf_token": csrf})

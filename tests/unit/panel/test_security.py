@@ -38,3 +38,12 @@ def test_login_token_must_match_its_cookie() -> None:
     assert not codec.check_login_token(cookie, "other")
     assert not codec.check_login_token(None, token)
     assert not codec.check_login_token(cookie, "")
+
+
+def test_key_flash_is_bound_to_its_org() -> None:
+    codec = SessionCodec("admin-secret")
+    cookie = codec.new_key_flash("org-1", "qv_secret")
+    assert codec.read_key_flash(cookie, "org-1") == "qv_secret"
+    assert codec.read_key_flash(cookie, "org-2") is None
+    assert SessionCodec("rotated").read_key_flash(cookie, "org-1") is None
+    assert codec.read_key_flash(None, "org-1") is None
