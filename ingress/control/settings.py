@@ -13,7 +13,7 @@ class ControlPlaneSettings(BaseSettings):
     poll_interval_s: float = Field(default=1.0, gt=0)
     # Incremental reads re-read this many seconds of versions, so rows inserted late by another
     # replica (whose version is a little older than the newest already seen) are not missed.
-    lookback_s: float = Field(default=10.0, ge=0)
+    lookback_s: float = Field(default=5.0, ge=0)
     # A full reload of the snapshot this often, whatever the increments said.
     full_reload_interval_s: float = Field(default=300.0, gt=0)
     # How often buffered metric sightings are flushed to ClickHouse.

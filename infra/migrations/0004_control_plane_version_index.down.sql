@@ -1,0 +1,1 @@
+ALTER TABLE customer_external_ids DROP INDEX IF EXISTS idx_version;
