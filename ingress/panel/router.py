@@ -7,6 +7,7 @@ carries the session's CSRF token in a hidden field.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from ingress.panel.security import (
     tokens_equal,
 )
 
+log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 SECURITY_HEADERS = {
@@ -137,6 +139,9 @@ def _signed_in(pages: Pages, handler: Handler) -> Callable[[Request], Awaitable[
             return await handler(request, session)
         except httpx.HTTPError:
             return pages.error_page(session, "The admin API could not be reached. Try again in a moment.")
+        except Exception:  # a page never answers with a stack trace
+            log.exception("panel page %s failed", request.url.path)
+            return pages.error_page(session, "The page could not be shown. Try again in a moment.")
 
     return endpoint
 
@@ -440,7 +445,8 @@ def _fragment(pages: Pages, handler: Handler) -> Callable[[Request], Awaitable[R
             return Response("Signed out", status_code=401, media_type="text/plain")
         try:
             return await handler(request, session)
-        except httpx.HTTPError:
+        except Exception:
+            log.exception("panel fragment %s failed", request.url.path)
             return Response("Unavailable", status_code=503, media_type="text/plain")
 
     return endpoint

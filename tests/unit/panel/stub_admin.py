@@ -23,6 +23,7 @@ class StubState:
     calls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     fresh_key: dict[str, str] = field(default_factory=dict)
+    broken: bool = False
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -48,6 +49,8 @@ def build_stub_admin(state: StubState, token: str) -> APIRouter:
     async def list_orgs(request: Request) -> Any:
         if not authorized(request):
             return _error(401, "UNAUTHORIZED", "Invalid or missing API key")
+        if state.broken:
+            return JSONResponse(["not", "an", "object"], status_code=200)
         return {"orgs": [{"org_id": k, "name": v} for k, v in state.orgs.items()]}
 
     @router.post("/orgs")

@@ -191,3 +191,13 @@ def test_sign_out(client: TestClient) -> None:
     response = client.post("/admin/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert response.status_code == 303
     assert client.get("/admin/orgs", follow_redirects=False).status_code == 303
+
+
+def test_a_broken_admin_api_gives_an_error_page_not_a_stack_trace(
+    client: TestClient, state: StubState
+) -> None:
+    sign_in(client)
+    state.broken = True
+    response = client.get("/admin/orgs")
+    assert response.status_code == 502
+    assert "could not be shown" in response.text and "Traceback" not in response.text
