@@ -13,6 +13,11 @@ from core.settings import KafkaSettings
 
 pytestmark = pytest.mark.kafka
 
+# Short group timeouts: on Tansu a new member of a group that a member just left waits about twice
+# the session timeout (4000 ms -> 8 s, 2000 ms -> 4 s), the first join half of it.
+SESSION_TIMEOUT_MS = 2000
+HEARTBEAT_MS = 500
+
 
 def _consumer(settings: KafkaSettings, group: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
@@ -21,8 +26,8 @@ def _consumer(settings: KafkaSettings, group: str) -> AIOKafkaConsumer:
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        session_timeout_ms=settings.session_timeout_ms,
-        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=HEARTBEAT_MS,
     )
 
 
