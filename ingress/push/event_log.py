@@ -8,6 +8,7 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
+from aiokafka.partitioner import murmur2
 
 from core.settings import KafkaSettings
 from ingress.settings import IngressSettings
@@ -115,7 +116,25 @@ class KafkaEventLog:
             raise EventLogUnavailable(f"the event log refused the write: {exc}") from exc
 
     async def _send_all(self, producer: AIOKafkaProducer, records: list[tuple[bytes, bytes]]) -> None:
+        """One batch per partition (split when full), in request order: far less per-record work
+        than ``send`` per record, same partitioner (murmur2 of the key, as every Kafka client)."""
         topic = self.topic
-        send = producer.send
-        futures = [await send(topic, value, key=key) for key, value in records]
+        partitions = sorted(await producer.partitions_for(topic))
+        count = len(partitions)
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        chosen: dict[bytes, int] = {}
+        for key, value in records:
+            partition = chosen.get(key)
+            if partition is None:
+                partition = chosen[key] = partitions[(murmur2(key) & 0x7FFFFFFF) % count]
+            by_partition.setdefault(partition, []).append((key, value))
+        futures = []
+        for partition, items in by_partition.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)

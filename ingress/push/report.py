@@ -75,14 +75,14 @@ class PeriodCache:
 
 
 def _period_start_text(moment: datetime, granularity: str) -> str:
-    start = moment.replace(minute=0, second=0, microsecond=0)
-    if granularity != "hourly":
-        start = start.replace(hour=0)
-        if granularity == "weekly":
-            start -= timedelta(days=start.weekday())
-        elif granularity == "monthly":
-            start = start.replace(day=1)
-    return start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if granularity == "hourly":
+        return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:00:00Z"
+    day = moment.date()
+    if granularity == "weekly":
+        day -= timedelta(days=day.weekday())
+    elif granularity == "monthly":
+        day = day.replace(day=1)
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}T00:00:00Z"
 
 
 def plan_push(

@@ -103,7 +103,62 @@ def validate_payload(payload: Any) -> list[ValidEvent]:
     return valid
 
 
+def _fast_event(event: dict[str, Any]) -> ValidEvent | None:
+    """The common, fully valid event with plain checks inlined; None sends it to the slow path."""
+    get = event.get
+    external_id = get("external_customer_id")
+    metric_key = get("metric_key")
+    value = get("value")
+    granularity = get("granularity", "daily")
+    event_type = get("event_type", "credit")
+    stamp = get("timestamp")
+    properties = get("properties")
+    if not (
+        type(external_id) is str
+        and 0 < len(external_id) <= MAX_EXTERNAL_ID_CHARS
+        and type(metric_key) is str
+        and 0 < len(metric_key) <= MAX_METRIC_KEY_CHARS
+        and type(value) in (float, int)
+        and type(granularity) is str
+        and granularity in GRANULARITIES
+        and type(event_type) is str
+        and event_type in EVENT_TYPES
+        and (stamp is None or type(stamp) is str)
+        and (properties is None or type(properties) is dict)
+    ):
+        return None
+    number: float = value  # type: ignore[assignment]
+    if type(value) is int:
+        if not -_MAX_FLOAT_INT < value < _MAX_FLOAT_INT:
+            return None
+        number = float(value)
+    elif not math.isfinite(number):
+        return None
+    timestamp = None
+    if stamp is not None:
+        timestamp = parse_timestamp(stamp)
+        if timestamp is None or not EARLIEST <= timestamp <= LATEST:
+            return None
+    text = "{}"
+    if properties:
+        try:
+            raw = orjson.dumps(properties, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        if len(raw) > MAX_PROPERTIES_BYTES:
+            return None
+        text = raw.decode("utf-8")
+    return ValidEvent(external_id, metric_key, number, timestamp, granularity, text, event_type)
+
+
+_MAX_FLOAT_INT = 2**1023
+
+
 def _validate_event(index: int, event: Any, errors: list[FieldError]) -> ValidEvent | None:
+    if type(event) is dict:
+        fast = _fast_event(event)
+        if fast is not None:
+            return fast
     if not isinstance(event, dict):
         errors.append(FieldError(f"events[{index}]", "Each event must be a JSON object"))
         return None
