@@ -73,6 +73,12 @@ class AdminApi:
     async def upsert_customers(self, org_id: str, customers: list[dict[str, Any]]) -> ApiResult:
         return await self.call("PUT", f"/orgs/{_q(org_id)}/customers", json={"customers": customers})
 
+    async def remove_external_id(
+        self, org_id: str, customer_id: str, source: str, external_id: str
+    ) -> ApiResult:
+        path = f"/orgs/{_q(org_id)}/customers/{_q(customer_id)}/external-ids/{_q(source)}/{_q(external_id)}"
+        return await self.call("DELETE", path)
+
     async def list_metrics(self, org_id: str) -> ApiResult:
         return await self.call("GET", f"/orgs/{_q(org_id)}/metrics")
 

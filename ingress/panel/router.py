@@ -52,6 +52,7 @@ NOTICES = {
     "configuration-created": "Configuration created as a draft. Next: generate the API key.",
     "key-generated": "API key generated. Any previous key has stopped working.",
     "rollup-saved": "Rollup saved.",
+    "external-id-removed": "External ID removed. It stops resolving within a few seconds.",
     "published": "Published. Calls to the Push API are now stored (live).",
 }
 PUSH_CALLS_LIMIT = 20
@@ -487,6 +488,7 @@ async def _render_customers(
         upload=upload,
         upload_message=upload_message,
         columns=",".join(forms.CSV_COLUMNS),
+        notice=NOTICES.get(request.query_params.get("notice", "")),
     )
 
 
@@ -513,5 +515,25 @@ def _add_customer_routes(router: APIRouter, pages: Pages) -> None:
             )
         return await _render_customers(pages, request, session, org_id, upload=parsed, upload_message="saved")
 
+    async def remove_external_id(request: Request, session: Session) -> Response:
+        org_id, form = request.path_params["org_id"], request.state.form
+        customer_id, source, external_id = (_text(form, name) for name in ("customer_id", "source", "id"))
+        if not (customer_id and source and external_id):
+            return await _render_customers(
+                pages, request, session, org_id, errors={"remove": "Choose an external ID to remove."}
+            )
+        async with pages.api(request) as api:
+            result = await api.remove_external_id(org_id, customer_id, source, external_id)
+        if not result.ok:
+            _, message = forms.api_error_fields(result.body, ())
+            errors = {"remove": message or "The external ID could not be removed."}
+            return await _render_customers(pages, request, session, org_id, errors=errors, status_code=422)
+        return _redirect(_org_url(org_id, "/customers", notice="external-id-removed"))
+
     router.add_api_route("/orgs/{org_id}/customers", _signed_in(pages, customers_page), methods=["GET"])
+    router.add_api_route(
+        "/orgs/{org_id}/customers/remove-external-id",
+        _csrf_checked(pages, remove_external_id),
+        methods=["POST"],
+    )
     router.add_api_route("/orgs/{org_id}/customers", _csrf_checked(pages, upload), methods=["POST"])

@@ -136,6 +136,10 @@ def test_push_api_setup_flow(
     page.press("input[name=q]", "Enter")
     expect(page.locator("#customers-table tbody tr")).to_have_count(1)
     shots.take("customers-search")
+    # Hooli's ID is removed again: the test call below must report it as unmatched.
+    page.click("button[aria-label='Remove salesforce 0015g00000HOO']")
+    expect(page.locator(".alert-success")).to_contain_text("External ID removed.")
+    expect(page.locator("#customers-table")).not_to_contain_text("0015g00000HOO")
 
     # Generate the key: shown once, with a warning, and filled into the curl example.
     page.click("nav.tabs >> text=Push API setup")
@@ -154,10 +158,11 @@ def test_push_api_setup_flow(
 
     # Run the curl example from the test with every planned ID plus one nobody registered.
     report = push_until(curl, ["4711", "0015g00000HOO", UNKNOWN_ID], want_mode="test")
-    assert report["summary"] == {"total": 4, "matched": 3, "unmatched": 1}
+    assert report["summary"] == {"total": 4, "matched": 2, "unmatched": 2}
     # The verification view updates without a reload.
     calls = page.locator("#push-calls")
     expect(calls).to_contain_text(UNKNOWN_ID, timeout=10_000)
+    expect(calls.locator("tr").nth(1)).to_contain_text("0015g00000HOO")
     expect(calls.locator("tr.call-test").first).to_contain_text("verify-only")
     shots.take("verification-test-call")
 

@@ -102,6 +102,15 @@ def build_stub_admin(state: StubState, token: str) -> APIRouter:
             state.customers.setdefault(org_id, {})[customer["customer_id"]] = customer
         return {"customers": body["customers"]}
 
+    @router.delete("/orgs/{org_id}/customers/{customer_id}/external-ids/{source}/{external_id}")
+    async def remove_external_id(org_id: str, customer_id: str, source: str, external_id: str) -> Any:
+        customer = state.customers.get(org_id, {}).get(customer_id)
+        wanted = {"source": source, "id": external_id}
+        if customer is None or wanted not in customer["external_ids"]:
+            return _error(404, "NOT_FOUND", "External ID not found for this customer")
+        customer["external_ids"].remove(wanted)
+        return {"success": True}
+
     @router.get("/orgs/{org_id}/metrics")
     async def metrics(org_id: str) -> Any:
         return {"metrics": list(state.metrics.get(org_id, {}).values())}

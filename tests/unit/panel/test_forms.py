@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from ingress.panel import forms
 
 
@@ -62,7 +64,7 @@ def test_csv_file_errors() -> None:
 
 
 def test_filter_customers_matches_ids_names_and_external_ids() -> None:
-    customers = [
+    customers: list[dict[str, Any]] = [
         {
             "customer_id": "pied-piper",
             "name": "Pied Piper",

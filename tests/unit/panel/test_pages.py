@@ -201,3 +201,25 @@ def test_a_broken_admin_api_gives_an_error_page_not_a_stack_trace(
     response = client.get("/admin/orgs")
     assert response.status_code == 502
     assert "could not be shown" in response.text and "Traceback" not in response.text
+
+
+def test_remove_an_external_id(client: TestClient, state: StubState) -> None:
+    csrf = sign_in(client)
+    client.post("/admin/orgs", data={"name": "Acme", "csrf_token": csrf})
+    state.customers["org-1"] = {
+        "hooli": {
+            "customer_id": "hooli",
+            "name": "Hooli",
+            "external_ids": [{"source": "hubspot", "id": "4711"}],
+        }
+    }
+    page = client.get("/admin/orgs/org-1/customers").text
+    assert 'aria-label="Remove hubspot 4711"' in page
+    fields = {"customer_id": "hooli", "source": "hubspot", "id": "4711", "csrf_token": csrf}
+    forged = client.post("/admin/orgs/org-1/customers/remove-external-id", data={**fields, "csrf_token": "x"})
+    assert forged.status_code == 403 and state.customers["org-1"]["hooli"]["external_ids"]
+    removed = client.post("/admin/orgs/org-1/customers/remove-external-id", data=fields)
+    assert "External ID removed." in removed.text
+    assert state.customers["org-1"]["hooli"]["external_ids"] == []
+    again = client.post("/admin/orgs/org-1/customers/remove-external-id", data=fields)
+    assert again.status_code == 422 and "External ID not found" in again.text
