@@ -218,11 +218,13 @@ async def run(args: argparse.Namespace) -> None:
         half_rate = throughput / 2 / BATCH
         paced = await open_loop(base, key, body, half_rate, args.duration)
         print(
-            f"ingress (workers={args.workers}, clients={args.clients}, {args.duration:.0f} s, 1000-event requests)"
+            f"ingress (workers={args.workers}, clients={args.clients}, "
+            f"{args.duration:.0f} s, 1000-event requests)"
         )
         print(f"  accepted events/s         {throughput:>10,}")
         print(
-            f"  latency p50 / p99 (max)   {percentile(latencies, 0.5):7.1f} / {percentile(latencies, 0.99):7.1f} ms"
+            f"  latency p50 / p99         {percentile(latencies, 0.5):7.1f} / "
+            f"{percentile(latencies, 0.99):7.1f} ms"
         )
         print(f"bare aiokafka producer      {floor:>10,} events/s  (same broker, same records)")
         print(f"  ingress / bare            {throughput / floor:10.2f}")

@@ -1,7 +1,9 @@
 """Whole-batch validation of a push body, hand-written over the parsed JSON (pure logic).
 
-Measured against pydantic (see docs/ingress.md): a plain loop over the dicts is several times
-faster for 1000 events and gives exactly the error paths of the contract.
+Measured against pydantic (see docs/ingress.md): a plain loop over the orjson-parsed dicts costs
+about as much as ``PushRequest.model_validate_json`` while also doing what pydantic would need a
+second pass for (properties size and canonical form, UTC timestamps), and gives exactly the error
+paths and messages of the contract (booleans are not numbers, NaN located at its field).
 """
 
 from __future__ import annotations
