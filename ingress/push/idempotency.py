@@ -9,6 +9,7 @@ the same replace keys (harmless), and the first completed response is the one re
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Protocol
 
 from core.errors import ApiError
 
+log = logging.getLogger(__name__)
 STORED_STATUSES = frozenset({200, 422})
 MAX_KEY_CHARS = 255
 
@@ -79,6 +81,15 @@ class IdempotencyGuard:
         self._in_flight.add(slot)
         try:
             stored = await self._lookup(slot, now)
+        except Exception as exc:
+            self._in_flight.discard(slot)
+            log.warning("idempotency store unavailable: %s", exc)
+            raise ApiError(
+                503,
+                "UNAVAILABLE",
+                "Stored idempotent responses cannot be read right now; nothing was processed, retry later",
+                headers={"Retry-After": "5"},
+            ) from exc
         except BaseException:
             self._in_flight.discard(slot)
             raise
@@ -95,7 +106,10 @@ class IdempotencyGuard:
         try:
             if response is not None and response.status_code in STORED_STATUSES:
                 self._remember(slot, response)
-                await self.store.put(org_id, key, response)
+                try:
+                    await self.store.put(org_id, key, response)
+                except Exception as exc:  # the answer stands; only this replica will replay it
+                    log.warning("idempotent response not stored durably: %s", exc)
         finally:
             self._in_flight.discard(slot)
 

@@ -73,9 +73,39 @@ def parse_body(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as fast_error:
         try:
-            return json.loads(raw, parse_constant=_NonFinite, parse_float=_lenient_float)
+            payload = json.loads(raw, parse_constant=_NonFinite, parse_float=_lenient_float)
         except (ValueError, RecursionError):
             raise ValidationFailed([FieldError("body", f"Malformed JSON: {fast_error}")]) from None
+        bad = _invalid_string_path(payload, "")
+        if bad is not None:
+            raise ValidationFailed(
+                [FieldError(bad or "body", "Invalid Unicode (lone surrogate) in string")]
+            ) from None
+        return payload
+
+
+def _invalid_string_path(node: Any, path: str) -> str | None:
+    """The path of the first string (key or value) that is not valid Unicode, if any."""
+    if isinstance(node, str):
+        try:
+            node.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            found = _invalid_string_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    elif isinstance(node, dict):
+        for key, item in node.items():
+            child = f"{path}.{key}" if path else str(key)
+            if _invalid_string_path(key, path) is not None:
+                return child.encode("utf-8", "replace").decode("utf-8")
+            found = _invalid_string_path(item, child)
+            if found is not None:
+                return found
+    return None
 
 
 def validate_body(raw: bytes) -> list[ValidEvent]:
@@ -273,7 +303,11 @@ def _properties(value: Any, index: int, errors: list[FieldError]) -> str | None:
     try:
         text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:
-        errors.append(FieldError(path, "Must hold only finite numbers that fit in 64 bits"))
+        errors.append(
+            FieldError(
+                path, "Cannot be stored: only finite numbers, 64-bit integers and up to 254 nesting levels"
+            )
+        )
         return None
     if len(text) > MAX_PROPERTIES_BYTES:
         errors.append(

@@ -87,3 +87,29 @@ def test_key_format() -> None:
     assert valid_idempotency_key("a" * 255) and valid_idempotency_key("x y~!")
     assert not valid_idempotency_key("") and not valid_idempotency_key("a" * 256)
     assert not valid_idempotency_key("tab\there") and not valid_idempotency_key("é")
+
+
+class BrokenStore:
+    async def get(self, org_id: str, key: str, not_before: datetime) -> StoredResponse | None:
+        raise ConnectionError("clickhouse down")
+
+    async def put(self, org_id: str, key: str, response: StoredResponse) -> None:
+        raise ConnectionError("clickhouse down")
+
+
+async def test_unreadable_store_is_503_and_releases_the_key() -> None:
+    guard = IdempotencyGuard(BrokenStore(), timedelta(hours=24), cache_entries=10)
+    for _ in range(2):  # the key is not left "in flight"
+        with pytest.raises(ApiError) as failed:
+            await guard.begin("org", "k", "fp", NOW)
+        assert failed.value.status_code == 503 and failed.value.headers["Retry-After"] == "5"
+
+
+async def test_unwritable_store_keeps_the_answer_locally() -> None:
+    store = MemoryStore()
+    guard = IdempotencyGuard(store, timedelta(hours=24), cache_entries=10)
+    assert await guard.begin("org", "k", "fp", NOW) is None
+    guard.store = BrokenStore()
+    await guard.finish("org", "k", StoredResponse("fp", 200, b"{}", NOW))
+    replay = await guard.begin("org", "k", "fp", NOW)
+    assert replay is not None and replay.status_code == 200

@@ -136,3 +136,14 @@ def test_timestamp_needs_date_and_time_in_range(stamp: str) -> None:
 def test_null_optional_fields_take_defaults() -> None:
     [valid] = validate_body(body(event(timestamp=None, granularity=None, properties=None, event_type=None)))
     assert (valid.granularity, valid.event_type, valid.properties) == ("daily", "credit", "{}")
+
+
+def test_lone_surrogates_are_rejected_at_their_field() -> None:
+    raw = b'{"events":[{"external_customer_id":"a","metric_key":"\\ud800","value":1}]}'
+    assert [p for p, _ in paths(raw)] == ["events[0].metric_key"]
+
+
+def test_too_deep_properties_are_rejected() -> None:
+    nested = b'{"a":' * 300 + b"1" + b"}" * 300
+    raw = b'{"events":[{"external_customer_id":"a","metric_key":"m","value":1,"properties":' + nested + b"}]}"
+    assert [p for p, _ in paths(raw)] == ["events[0].properties"]
