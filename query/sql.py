@@ -36,6 +36,7 @@ EVENT_COLUMNS = (
 )
 _COLUMNS = ", ".join(EVENT_COLUMNS)
 # UUIDs compare by their internal layout in ClickHouse; users expect the order of the text form.
+_MAX_PERIOD_DAYS = 31  # the longest period (a month)
 ORDERING = "ORDER BY created_at, toString(event_id)"
 
 
@@ -90,6 +91,15 @@ def _matches(org_id: str, request: SearchRequest) -> Statement:
     if request.event_code is not None:
         inner.append("metric_key = {event_code:String}")
         params["event_code"] = request.event_code
+    if request.created_at_from_us is not None:
+        # created_at lies inside its period (the period is the bucket of the event's timestamp), so a
+        # value whose period starts more than a month before the range can never match. period_start
+        # is part of the replace key (all versions share it): safe before the merge, and it prunes
+        # partitions and granules.
+        earliest = "fromUnixTimestamp64Micro({created_at_from:Int64}, 'UTC')"
+        inner.append(f"period_start >= {earliest} - INTERVAL {_MAX_PERIOD_DAYS} DAY")
+    if request.created_at_to_us is not None:
+        inner.append("period_start <= fromUnixTimestamp64Micro({created_at_to:Int64}, 'UTC')")
     outer: list[str] = []
     if request.event_type is not None:
         outer.append("event_type = {event_type:String}")

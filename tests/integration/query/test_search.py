@@ -301,3 +301,16 @@ def test_limit_and_empty_body_defaults(api: TestClient, seeder: Seeder) -> None:
     assert response.json()["total"] == 3
     page = search(api, key, {"limit": 1, "offset": 1, "unknown_field": "ignored", "customer_id": None})
     assert len(page["events"]) == 1 and page["total"] == 3
+
+
+def test_time_range_finds_values_late_in_long_periods(api: TestClient, seeder: Seeder) -> None:
+    key = seeder.api_key("org-a")
+    late = datetime(2026, 7, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    monthly = seeder.event("org-a", "c1", "m", late, 1, granularity=Granularity.MONTHLY)
+    weekly = seeder.event("org-a", "c1", "m", late, 2, granularity=Granularity.WEEKLY)
+    seeder.event("org-a", "c1", "m", datetime(2026, 6, 30, tzinfo=UTC), 3, granularity=Granularity.MONTHLY)
+
+    exact = {"created_at_from": "2026-07-31T23:59:59.999999Z", "created_at_to": "2026-07-31T23:59:59.999999Z"}
+    assert set(ids(search(api, key, exact))) == {monthly, weekly}
+    assert search(api, key, {"created_at_from": "2026-08-01T00:00:00Z"})["total"] == 0
+    assert search(api, key, {"created_at_to": "2026-06-30T00:00:00Z"})["total"] == 1

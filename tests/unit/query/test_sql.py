@@ -53,8 +53,9 @@ def test_mutable_columns_are_filtered_after_final() -> None:
     inner_where = text[inner_start:inner_end]
     assert "customer_id = {customer_id:String}" in inner_where
     assert "metric_key = {event_code:String}" in inner_where
-    for mutable in ("event_type", "created_at", "properties"):
+    for mutable in ("event_type =", "created_at >=", "JSONExtractRaw(properties"):
         assert mutable not in inner_where.split("WHERE", 1)[1]
+        assert mutable in text
 
 
 def test_no_filters_reads_only_the_org() -> None:
@@ -69,3 +70,15 @@ def test_fetch_and_auth_statements() -> None:
     assert fetch.parameters == {"org_id": "org", "event_id": "00000000-0000-0000-0000-000000000001"}
     auth = sql.org_for_key_hash("abc")
     assert "argMax(key_hash, version)" in auth.sql and auth.parameters == {"key_hash": "abc"}
+
+
+def test_time_range_prunes_periods_inside_the_final_query() -> None:
+    request = parse_search_body(
+        b'{"created_at_from":"2026-01-01T00:00:00Z","created_at_to":"2026-02-01T00:00:00Z"}'
+    )
+    text = sql.search_page("org", request).sql
+    inner = text[text.index("FROM usage_events FINAL") :]
+    assert (
+        "period_start >= fromUnixTimestamp64Micro({created_at_from:Int64}, 'UTC') - INTERVAL 31 DAY" in inner
+    )
+    assert "period_start <= fromUnixTimestamp64Micro({created_at_to:Int64}, 'UTC')" in inner
