@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Sequence
 
 import faust
+from faust.streams import _current_event
 from faust.types import EventT, StreamT, TableT, TopicT
 
 from streams.batch import BatchPlan, Incoming, plan_batch
@@ -55,19 +57,22 @@ def _incoming(event: EventT) -> Incoming:
     return Incoming(message.key, message.value, message.partition, message.offset)
 
 
-def _enter(stream: StreamT, event: EventT) -> None:
+def _enter(event: EventT) -> None:
     # Table reads and writes find their partition (store shard, changelog partition) through
-    # Faust's "current event"; make it the event the key came from.
-    stream._set_current_event(event)  # type: ignore[attr-defined]
+    # Faust's "current event" context variable; make it the event the key came from. Only the
+    # context variable of this task: ``Stream._set_current_event`` would also overwrite the
+    # stream's ``current_event`` attribute, which the take buffer reads from another task (it
+    # then buffered a wrong event: a lost record and a duplicate).
+    _current_event.set(weakref.ref(event))
 
 
-def _stored_states(stream: StreamT, table: TableT, events: Sequence[EventT]) -> dict[bytes, KeyState]:
+def _stored_states(table: TableT, events: Sequence[EventT]) -> dict[bytes, KeyState]:
     stored: dict[bytes, KeyState] = {}
     for event in events:
         key = event.message.key
         if not isinstance(key, bytes) or key in stored:
             continue
-        _enter(stream, event)
+        _enter(event)
         raw = table.get(key)
         if raw is not None:
             stored[key] = KeyState.from_bytes(raw)
@@ -99,12 +104,12 @@ async def handle_batch(
     sink: ClickHouseSink,
 ) -> None:
     started = time.monotonic()
-    plan = plan_batch([_incoming(event) for event in events], _stored_states(stream, table, events))
+    plan = plan_batch([_incoming(event) for event in events], _stored_states(table, events))
     await _send_dead_letters(plan, events, dead_letters)
     if plan.history_rows:
         await sink.write(plan.current_rows, plan.history_rows)
     for key, (state, index) in plan.states.items():
-        _enter(stream, events[index])
+        _enter(events[index])
         table[key] = state.to_bytes()
     for event in events:
         await stream.ack(event)
