@@ -8,9 +8,9 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
-from aiokafka.partitioner import murmur2
 
 from core.settings import KafkaSettings
+from ingress.push.partitioner import KeyPartitioner
 from ingress.settings import IngressSettings
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class KafkaEventLog:
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
         self.idempotent = settings.producer_idempotence != "off"
+        self.partitioner = KeyPartitioner()
 
     def _new_producer(self, idempotent: bool) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -122,11 +123,9 @@ class KafkaEventLog:
         partitions = sorted(await producer.partitions_for(topic))
         count = len(partitions)
         by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-        chosen: dict[bytes, int] = {}
+        partition_for = self.partitioner.partition_for
         for key, value in records:
-            partition = chosen.get(key)
-            if partition is None:
-                partition = chosen[key] = partitions[(murmur2(key) & 0x7FFFFFFF) % count]
+            partition = partitions[partition_for(key, count)]
             by_partition.setdefault(partition, []).append((key, value))
         futures = []
         for partition, items in by_partition.items():
