@@ -111,7 +111,7 @@ def _checked_fields(payload: dict[str, Any]) -> dict[str, Any]:
     for name, expected in _FIELD_TYPES.items():
         if name not in payload:
             raise RecordError(f"missing field {name!r}")
-        value = payload[name]
+        value: Any = payload[name]
         if isinstance(value, bool) or not isinstance(value, expected):
             raise RecordError(f"field {name!r} has the wrong type")
         fields[name] = float(value) if name == "value" else value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -24,12 +26,9 @@ async def provision_topics(settings: KafkaSettings) -> None:
             settings.dead_letter_topic: 1,
         }
         for topic, partitions in wanted.items():
-            try:
-                await admin.create_topics(
-                    [NewTopic(topic, num_partitions=partitions, replication_factor=settings.replication_factor)]
-                )
-            except TopicAlreadyExistsError:
-                pass
+            new_topic = NewTopic(topic, num_partitions=partitions, replication_factor=settings.replication_factor)
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([new_topic])
         existing = await partition_counts(admin, [settings.usage_topic])
         actual = existing.get(settings.usage_topic)
         if actual is not None and actual != settings.partitions:
