@@ -114,7 +114,7 @@ def _checked_fields(payload: dict[str, Any]) -> dict[str, Any]:
         value: Any = payload[name]
         if isinstance(value, bool) or not isinstance(value, expected):
             raise RecordError(f"field {name!r} has the wrong type")
-        fields[name] = float(value) if name == "value" else value
+        fields[name] = float(payload[name]) if name == "value" else value
     return fields
 
 

@@ -26,7 +26,8 @@ async def provision_topics(settings: KafkaSettings) -> None:
             settings.dead_letter_topic: 1,
         }
         for topic, partitions in wanted.items():
-            new_topic = NewTopic(topic, num_partitions=partitions, replication_factor=settings.replication_factor)
+            replication = settings.replication_factor
+            new_topic = NewTopic(topic, num_partitions=partitions, replication_factor=replication)
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([new_topic])
         existing = await partition_counts(admin, [settings.usage_topic])
