@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,23 +42,24 @@ def _alive(pid: int) -> bool:
     return "State:\tZ" not in status
 
 
-def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: float, seen: list[str]) -> str:
-    deadline = time.monotonic() + timeout_s
+def _collect_output(process: subprocess.Popen[str]) -> list[str]:
+    """Reads the runner's output in a thread, so waiting never blocks on a pipe."""
+    lines: list[str] = []
     assert process.stdout is not None
-    os.set_blocking(process.stdout.fileno(), False)
-    buffer = ""
+    stdout = process.stdout
+    threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")), daemon=True).start()
+    return lines
+
+
+def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: float, lines: list[str]) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        chunk = process.stdout.read()
-        if chunk:
-            buffer += chunk
-            seen.append(chunk)
-            match = re.search(pattern, buffer)
-            if match:
-                return match.group(0)
-        elif process.poll() is not None:
+        if re.search(pattern, "".join(lines)):
+            return
+        if process.poll() is not None:
             break
         time.sleep(0.2)
-    raise AssertionError(f"{pattern!r} not printed in {timeout_s} s; output:\n{''.join(seen)}")
+    raise AssertionError(f"{pattern!r} not printed in {timeout_s} s; output:\n{''.join(lines)}")
 
 
 def test_run_command_serves_everything_on_one_url_and_ctrl_c_cleans_up(tmp_path: Path) -> None:
@@ -86,7 +88,7 @@ def test_run_command_serves_everything_on_one_url_and_ctrl_c_cleans_up(tmp_path:
         text=True,
         start_new_session=True,
     )
-    seen: list[str] = []
+    seen = _collect_output(process)
     try:
         _wait_for_line(process, r"Ctrl-C stops everything", 120, seen)
         output = "".join(seen)
