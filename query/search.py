@@ -39,6 +39,19 @@ class PropertyFilter:
     key: str
     canonical_value: str  # compact JSON, keys sorted: what the stored ``properties`` hold
 
+    @property
+    def needle(self) -> str:
+        """Text that the stored (canonical) ``properties`` of every match contain.
+
+        ``"key":`` always; followed by the value itself for strings, booleans and null, whose
+        canonical text is unique. Numbers (``200`` vs ``200.0``) and nested values (which may hold
+        numbers) have several spellings, so only the key part is required for them.
+        """
+        prefix = canonical_json(self.key) + ":"
+        if self.canonical_value[0] in '"tfn':
+            return prefix + self.canonical_value
+        return prefix
+
 
 @dataclass(frozen=True)
 class SearchRequest:

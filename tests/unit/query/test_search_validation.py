@@ -79,3 +79,23 @@ def test_canonical_json_sorts_keys_and_keeps_types() -> None:
         canonical_json({"b": 1, "a": [200, "200", 2.5, None, True]})
         == '{"a":[200,"200",2.5,null,true],"b":1}'
     )
+
+
+def test_needles_are_substrings_of_every_canonical_match() -> None:
+    from core.records import canonical_properties
+
+    cases = [
+        ("s", "r1"),
+        ('q"\\', 'v"\\é'),
+        ("b", True),
+        ("n", None),
+        ("i", 200),
+        ("o", {"z": [1.5], "a": "x"}),
+    ]
+    for key, value in cases:
+        parsed = parse_search_body(canonical_json({"event_property_filters": {key: value}}).encode())
+        stored = canonical_properties({"other": 1, key: value, "zz": "y"})
+        assert parsed.property_filters[0].needle in stored
+    number = parse_search_body(b'{"event_property_filters":{"i":200}}').property_filters[0]
+    assert number.needle == '"i":'  # 200 may be stored as 200.0
+    assert parse_search_body(b'{"event_property_filters":{"s":"x"}}').property_filters[0].needle == '"s":"x"'

@@ -33,7 +33,7 @@ def test_every_value_is_a_bound_parameter() -> None:
         assert statement.parameters["pv0"] == '{"v":' + sql_json(HOSTILE) + "}"
     page = sql.search_page("org", request)
     assert page.parameters["limit"] == 5 and page.parameters["offset"] == 10
-    assert "ORDER BY created_at, toString(event_id)" in page.sql
+    assert "ORDER BY created_at, toUInt128(event_id)" in page.sql
 
 
 def sql_json(text: str) -> str:
