@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -66,8 +67,8 @@ def replace_some(client: Any, org: str, every: int) -> None:
         f"""
         INSERT INTO usage_events
         SELECT org_id, customer_id, metric_key, granularity, period_start, event_id, external_customer_id,
-               event_type, value + 1, created_at, properties, now64(6), 2, 0, source_offset
-        FROM usage_events WHERE org_id = '{org}' AND source_offset % {every} = 0
+               event_type, value + 1, created_at, properties, now64(6), version + 1, 0, source_offset
+        FROM usage_events FINAL WHERE org_id = '{org}' AND source_offset % {every} = 0
         """
     )
 
@@ -99,7 +100,15 @@ def main() -> None:
     parser.add_argument(
         "--other-events", type=int, default=None, help="events of other orgs (default events/5)"
     )
-    parser.add_argument("--requests", type=int, default=50, help="measured requests per scenario")
+    parser.add_argument("--requests", type=int, default=50, help="measured requests per selective scenario")
+    parser.add_argument(
+        "--scan-requests", type=int, default=10, help="measured requests per whole-organization scenario"
+    )
+    parser.add_argument(
+        "--merged",
+        action="store_true",
+        help="merge the table (OPTIMIZE FINAL) before measuring, then add 1%% fresh unmerged versions",
+    )
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="chdb data directory (default: a temp dir)"
     )
@@ -116,7 +125,7 @@ def main() -> None:
         api_key = generate_api_key()
         client.insert(
             "api_keys",
-            [[ORG, hash_api_key(api_key), api_key[:8], 1]],
+            [[ORG, hash_api_key(api_key), api_key[:8], time.time_ns()]],
             column_names=["org_id", "key_hash", "key_prefix", "version"],
         )
         started = time.perf_counter()
@@ -130,6 +139,9 @@ def main() -> None:
                 f"SELECT '{ORG}', concat('ext-', toString(number)), 'salesforce', "
                 f"concat('cust-', toString(number)), 1 FROM numbers({CUSTOMERS})"
             )
+        if args.merged:
+            client.command("OPTIMIZE TABLE usage_events FINAL")
+            replace_some(client, ORG, 100)
         load_s = time.perf_counter() - started
         parts = client.command("SELECT count() FROM system.parts WHERE database = 'quivly_bench' AND active")
         print(
@@ -155,7 +167,8 @@ def main() -> None:
         run_scenarios(client, f"http://127.0.0.1:{port}", api_key, args)
         print(
             "\nreproduce: .venv/bin/python bench/query_bench.py "
-            f"--events {args.events} --requests {args.requests}"
+            f"--events {args.events} --requests {args.requests} --scan-requests {args.scan_requests}"
+            + (" --merged" if args.merged else "")
         )
     finally:
         if service is not None:
@@ -196,8 +209,8 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
         "search deep offset (whole org)": lambda i: {"offset": args.events // 2 + i, "limit": 100},
     }
     headers = {"Authorization": f"Bearer {api_key}"}
-    rows = []
-    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as http:
+    print(HEADER)
+    with httpx.Client(base_url=base_url, headers=headers, timeout=300) as http:
 
         def fetch_http(i: int) -> None:
             response = http.get(f"/v1/events/{ids[i % len(ids)]}")
@@ -206,11 +219,11 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
         def fetch_direct(i: int) -> None:
             assert store.fetch(ORG, ids[i % len(ids)]) is not None
 
-        rows.append(
-            ("fetch by id", timed(fetch_http, args.requests), timed(fetch_direct, args.requests), None)
-        )
+        print_row("fetch by id", timed(fetch_http, args.requests), timed(fetch_direct, args.requests), [])
         for name, make_body in searches.items():
-            bodies = [make_body(i) for i in range(args.requests + 3)]
+            scan = "whole org" in name
+            count, warmup = (args.scan_requests, 1) if scan else (args.requests, 3)
+            bodies = [make_body(i) for i in range(count + warmup)]
             totals: list[int] = []
 
             def search_http(
@@ -221,26 +234,23 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
                 totals.append(response.json()["total"])
 
             def search_direct(i: int, bodies: list[dict[str, Any]] = bodies) -> None:
-                store.search(ORG, parse_search_body(httpx.Request("POST", "/", json=bodies[i]).content))
+                store.search(ORG, parse_search_body(orjson.dumps(bodies[i])))
 
-            rows.append(
-                (
-                    name,
-                    timed(search_http, args.requests),
-                    timed(search_direct, args.requests),
-                    statistics.median(totals),
-                )
-            )
+            http_ms = timed(search_http, count, warmup)
+            print_row(name, http_ms, timed(search_direct, count, warmup), totals)
 
-    print(
-        f"\n{'scenario':34} {'HTTP p50':>9} {'HTTP p95':>9} {'direct p50':>11} {'direct p95':>11} "
-        f"{'median total':>13}"
-    )
-    for name, http_ms, direct_ms, total in rows:
-        h50, h95 = percentiles(http_ms)
-        d50, d95 = percentiles(direct_ms)
-        shown = "-" if total is None else f"{int(total):,}"
-        print(f"{name:34} {h50:8.1f}ms {h95:8.1f}ms {d50:10.1f}ms {d95:10.1f}ms {shown:>13}")
+
+HEADER = (
+    f"\n{'scenario':34} {'HTTP p50':>9} {'HTTP p95':>9} {'direct p50':>11} {'direct p95':>11} "
+    f"{'median total':>13}"
+)
+
+
+def print_row(name: str, http_ms: list[float], direct_ms: list[float], totals: list[int]) -> None:
+    h50, h95 = percentiles(http_ms)
+    d50, d95 = percentiles(direct_ms)
+    shown = f"{int(statistics.median(totals)):,}" if totals else "-"
+    print(f"{name:34} {h50:8.1f}ms {h95:8.1f}ms {d50:10.1f}ms {d95:10.1f}ms {shown:>13}", flush=True)
 
 
 if __name__ == "__main__":
