@@ -196,7 +196,9 @@ async def steady(
     finally:
         await producer.stop()
     deadline = time.monotonic() + 60
-    newest_sent = {p: max(t for q, t in sent if q == p) for p, _ in sent}
+    newest_sent: dict[int, int] = {}
+    for partition, produced_us in sent:
+        newest_sent[partition] = max(produced_us, newest_sent.get(partition, 0))
     while time.monotonic() < deadline:
         if all(visible_at.get(p) and visible_at[p][-1][1] >= t for p, t in newest_sent.items()):
             break
