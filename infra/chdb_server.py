@@ -65,6 +65,7 @@ _TRANSPORT_PARAMS = frozenset(
 )
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TRAILING_FORMAT = re.compile(r"^(?P<head>.*?)\s+FORMAT\s+(?P<fmt>[A-Za-z0-9_]+)\s*;?\s*$", re.S | re.I)
+_USE = re.compile(r"^\s*USE\s", re.I)
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s", re.I)
 # An INSERT whose data follows the statement in the body: "INSERT ... FORMAT Name\n<data>".
 _INSERT_WITH_DATA = re.compile(rb"^(\s*INSERT\s+INTO\s.*?\sFORMAT\s+[A-Za-z0-9_]+)[ \t]*\r?\n", re.S | re.I)
@@ -117,14 +118,15 @@ class ChdbEngine:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._connection = chdb.connect(str(data_dir))
         self._lock = threading.Lock()
+        # The database the connection is on; None when a statement may have changed it (USE ...).
+        self._current_database: str | None = "default"
         self._spool_dir = Path(tempfile.mkdtemp(prefix="quivly-chdb-inserts-"))
 
     def execute(self, statement: Statement) -> Outcome:
         with self._lock:
             applied: list[str] = []
             try:
-                if statement.database:
-                    self._run(f"USE {_quote_identifier(statement.database)}")
+                self._switch_database(statement.database or "default")
                 for name, value in statement.settings.items():
                     self._run(f"SET {name} = {_setting_literal(value)}")
                     applied.append(name)
@@ -132,8 +134,15 @@ class ChdbEngine:
             finally:
                 for name in applied:
                     self._run_quietly(f"SET {name} = DEFAULT")
-                if statement.database:
-                    self._run_quietly("USE default")
+                if _USE.match(statement.sql):
+                    self._current_database = None
+
+    def _switch_database(self, database: str) -> None:
+        """``USE`` only when needed: each extra chdb call costs about a millisecond per request."""
+        if database != self._current_database:
+            self._current_database = None
+            self._run(f"USE {_quote_identifier(database)}")
+            self._current_database = database
 
     def close(self) -> None:
         with self._lock:
@@ -287,9 +296,8 @@ def create_app(data_dir: Path) -> Starlette:
 
     async def handle(request: Request) -> Response:
         try:
-            raw = await request.body()
-            body = decode_body(raw, request.headers.get("content-encoding"))
-            statement = build_statement(list(request.query_params.multi_items()), body)
+            query_params, body = await _read_request(request)
+            statement = build_statement(query_params, body)
             outcome = await anyio.to_thread.run_sync(engine().execute, statement)
         except ClickHouseError as exc:
             return PlainTextResponse(
@@ -321,6 +329,23 @@ def create_app(data_dir: Path) -> Starlette:
     )
     with_lifespan.state.engine = engine
     return with_lifespan
+
+
+async def _read_request(request: Request) -> tuple[list[tuple[str, str]], bytes]:
+    """URL parameters plus, for multipart forms (clickhouse-connect sends large parameter sets
+    that way), the form fields; and the decoded body."""
+    query_params = list(request.query_params.multi_items())
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return query_params, decode_body(await request.body(), request.headers.get("content-encoding"))
+    form = await request.form(max_part_size=64 * 1024 * 1024)
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            raise ClickHouseError(
+                "Code: 48. DB::Exception: external data tables are not supported by the chdb endpoint. "
+                "(NOT_IMPLEMENTED)"
+            )
+        query_params.append((name, value))
+    return query_params, b""
 
 
 def _success_response(request: Request, outcome: Outcome) -> Response:

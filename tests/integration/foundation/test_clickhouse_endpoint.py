@@ -94,6 +94,25 @@ def test_server_side_parameters_round_trip_tricky_text(clickhouse_settings: Clic
     assert typed[0][2] == ["a'b", "c\\d"]
 
 
+def test_large_parameters_sent_as_a_multipart_form_round_trip(
+    clickhouse_settings: ClickHouseSettings,
+) -> None:
+    # Past a few KB of URL-encoded parameters clickhouse-connect switches to a multipart form body.
+    large = "ключ-" * 2000 + TRICKY
+    client = make_client(clickhouse_settings)
+    assert client.query("SELECT {v:String}, lengthUTF8({v:String})", parameters={"v": large}).result_rows == [
+        (large, len(large))
+    ]
+
+
+def test_a_use_statement_does_not_leak_into_the_next_request(clickhouse_settings: ClickHouseSettings) -> None:
+    client = make_client(clickhouse_settings)
+    other = make_client(clickhouse_settings, database="default")
+    client.command("USE system")
+    assert other.command("SELECT currentDatabase()") == "default"
+    assert client.command("SELECT currentDatabase()") == clickhouse_settings.database
+
+
 def test_settings_are_passed(clickhouse_settings: ClickHouseSettings) -> None:
     client = make_client(clickhouse_settings)
     value = client.query("SELECT getSetting('max_threads')", settings={"max_threads": 3}).result_rows
