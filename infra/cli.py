@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 
 from core.settings import ClickHouseSettings, KafkaSettings
+from ingress.control.cli import admin_app
+from streams.main import streams_worker
 
 app = typer.Typer(help="quivly: product-usage ingestion service.", no_args_is_help=True)
 console = Console()
@@ -99,12 +101,9 @@ def dev() -> None:
     raise typer.Exit(run_local())
 
 
-from ingress.control.cli import admin_app  # noqa: E402  (admin commands: the admin API over HTTP)
-
+# infra composes the services' own commands (the services never import each other).
 app.add_typer(admin_app, name="admin")
-
-
-app.command("streams-worker")(__import__("streams.main", fromlist=["streams_worker"]).streams_worker)
+app.command("streams-worker")(streams_worker)
 
 
 def main() -> None:

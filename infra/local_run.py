@@ -55,6 +55,13 @@ DEMO_CUSTOMERS = [
 ]
 
 
+# Tansu makes a group join wait on the session timeout: keep it short locally.
+TANSU_GROUP_TIMEOUTS = {
+    "QUIVLY_KAFKA_SESSION_TIMEOUT_MS": "4000",
+    "QUIVLY_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+}
+
+
 class LocalRunSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUIVLY_DEV_", extra="ignore")
 
@@ -86,6 +93,7 @@ class LocalStack:
             broker = LocalBroker.start(self.logs / "tansu.log", port=self.settings.broker_port)
             self.processes.append(("broker (Tansu)", broker.process))
             self.service_env["QUIVLY_KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+            self.service_env.update(TANSU_GROUP_TIMEOUTS)
         if env.get("QUIVLY_CLICKHOUSE_URL"):
             self.service_env["QUIVLY_CLICKHOUSE_URL"] = env["QUIVLY_CLICKHOUSE_URL"]
         else:

@@ -7,6 +7,7 @@ Tests that use Kafka must carry ``@pytest.mark.kafka``; tests that use ClickHous
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,13 @@ from infra.test_components import clickhouse_url, kafka_bootstrap_servers
 from infra.topics import provision_topics
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Short consumer-group timeouts for every worker the tests start (Tansu's joins wait on them;
+    # the testcontainers broker lowers Kafka's minimum to allow them).
+    os.environ.setdefault("QUIVLY_KAFKA_SESSION_TIMEOUT_MS", "4000")
+    os.environ.setdefault("QUIVLY_KAFKA_HEARTBEAT_INTERVAL_MS", "1000")
 
 
 def unique_name(prefix: str) -> str:
@@ -64,7 +72,9 @@ def kafka_settings(request: pytest.FixtureRequest, kafka_bootstrap: str) -> Kafk
 
 
 @pytest.fixture
-def clickhouse_settings(request: pytest.FixtureRequest, clickhouse_server_url: str) -> Iterator[ClickHouseSettings]:
+def clickhouse_settings(
+    request: pytest.FixtureRequest, clickhouse_server_url: str
+) -> Iterator[ClickHouseSettings]:
     """Settings pointing at a fresh database with every migration applied; dropped afterwards."""
     _require_marker(request, "clickhouse")
     settings = ClickHouseSettings(url=clickhouse_server_url, database=unique_name("test"))

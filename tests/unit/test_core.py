@@ -10,7 +10,11 @@ from core.records import RecordError, ReplaceKey, UsageRecord, canonical_propert
 @pytest.mark.parametrize(
     ("moment", "granularity", "expected"),
     [
-        (datetime(2026, 6, 11, 9, 30, 15, tzinfo=UTC), Granularity.HOURLY, datetime(2026, 6, 11, 9, tzinfo=UTC)),
+        (
+            datetime(2026, 6, 11, 9, 30, 15, tzinfo=UTC),
+            Granularity.HOURLY,
+            datetime(2026, 6, 11, 9, tzinfo=UTC),
+        ),
         (datetime(2026, 6, 11, 9, 30, tzinfo=UTC), Granularity.DAILY, datetime(2026, 6, 11, tzinfo=UTC)),
         # 2026-06-11 is a Thursday: its ISO week starts Monday 2026-06-08.
         (datetime(2026, 6, 11, 9, 30, tzinfo=UTC), Granularity.WEEKLY, datetime(2026, 6, 8, tzinfo=UTC)),
@@ -64,13 +68,20 @@ def test_event_id_is_stable_per_key_and_ignores_value() -> None:
     assert _record().event_id != _record(granularity="hourly").event_id
     # A separator inside an ID cannot make two different keys collide.
     assert (
-        _record(customer_id="a|b", metric_key="c").event_id != _record(customer_id="a", metric_key="b|c").event_id
+        _record(customer_id="a|b", metric_key="c").event_id
+        != _record(customer_id="a", metric_key="b|c").event_id
     )
 
 
 @pytest.mark.parametrize(
     "raw",
-    [b"not json", b"[1]", b'{"v": 2}', b'{"v": 1, "org_id": "x"}', _record().to_bytes().replace(b"300.0", b"true")],
+    [
+        b"not json",
+        b"[1]",
+        b'{"v": 2}',
+        b'{"v": 1, "org_id": "x"}',
+        _record().to_bytes().replace(b"300.0", b"true"),
+    ],
 )
 def test_bad_records_are_refused(raw: bytes) -> None:
     with pytest.raises(RecordError):
