@@ -7,6 +7,8 @@ Reads are correct before ClickHouse merges parts:
 
 * fetch: every version of a stored value shares its ``event_id`` (derived from the replace key), so
   the newest row of ``org_id + event_id`` (``ORDER BY version DESC LIMIT 1``) is the current value;
+  ``usage_event_locator`` maps the ``event_id`` to the replace key first, so the row itself is read
+  by primary key;
 * search: ``FINAL`` in an inner query that filters only on columns that never change between the
   versions of one value (``org_id``, ``customer_id``, ``metric_key``: sorting-key columns), and every
   filter on a column a replacement can change (``event_type``, ``created_at``, ``properties``) in
@@ -21,6 +23,11 @@ from typing import Any
 
 from core.names import API_KEYS, CUSTOMER_EXTERNAL_IDS, USAGE_EVENTS
 from query.search import SearchRequest
+
+# Read-side tables of the query service (infra/migrations/0030_query_side_tables.sql), filled from
+# usage_events by materialized views.
+USAGE_EVENT_LOCATOR = "usage_event_locator"
+USAGE_EVENTS_BY_CUSTOMER = "usage_events_by_customer"
 
 EVENT_COLUMNS = (
     "event_id",
@@ -60,17 +67,29 @@ def org_for_key_hash(key_hash: str) -> Statement:
 
 
 def fetch_event(org_id: str, event_id: str) -> Statement:
+    """Two primary-key lookups: the locator gives the replace key (a scalar subquery, so it is a
+    constant when the main read is planned: partition and key pruning), then the newest version."""
+    locate = (
+        "SELECT tuple(customer_id, metric_key, granularity, period_start) "
+        f"FROM {USAGE_EVENT_LOCATOR} "
+        "WHERE org_id = {org_id:String} AND event_id = {event_id:UUID} LIMIT 1"
+    )
     sql = (
-        f"SELECT {_COLUMNS} FROM {USAGE_EVENTS} "
-        "WHERE org_id = {org_id:String} AND event_id = {event_id:UUID} "
+        f"WITH ({locate}) AS key SELECT {_COLUMNS} FROM {USAGE_EVENTS_BY_CUSTOMER} "
+        "WHERE org_id = {org_id:String} AND customer_id = key.1 AND metric_key = key.2 "
+        "AND granularity = key.3 AND period_start = key.4 AND event_id = {event_id:UUID} "
         "ORDER BY version DESC LIMIT 1"
     )
     return Statement(sql, {"org_id": org_id, "event_id": event_id})
 
 
 def search_page(org_id: str, request: SearchRequest) -> Statement:
+    """The page and, in its last column, ``total`` (a window count over every match: one pass)."""
     matches = _matches(org_id, request)
-    sql = f"SELECT {_COLUMNS} FROM ({matches.sql}) {ORDERING} LIMIT {{limit:UInt64}} OFFSET {{offset:UInt64}}"
+    sql = (
+        f"SELECT {_COLUMNS}, count() OVER () AS total FROM ({matches.sql}) {ORDERING} "
+        "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"
+    )
     return Statement(sql, {**matches.parameters, "limit": request.limit, "offset": request.offset})
 
 
@@ -123,10 +142,18 @@ def _matches(org_id: str, request: SearchRequest) -> Statement:
         )
         params[f"pk{index}"] = wanted.key
         params[f"pv{index}"] = '{"v":' + wanted.canonical_value + "}"
-    sql = f"SELECT {_COLUMNS} FROM {USAGE_EVENTS} FINAL WHERE {' AND '.join(inner)}"
+    sql = f"SELECT {_COLUMNS} FROM {_table_for(request)} FINAL WHERE {' AND '.join(inner)}"
     if outer:
         sql = f"SELECT {_COLUMNS} FROM ({sql}) WHERE {' AND '.join(outer)}"
     return Statement(sql, params)
+
+
+def _table_for(request: SearchRequest) -> str:
+    """A customer's values are contiguous in ``usage_events_by_customer`` (yearly partitions, small
+    granules); other searches read ``usage_events``, whose monthly partitions prune time ranges."""
+    if request.customer_id is not None or request.external_customer_id is not None:
+        return USAGE_EVENTS_BY_CUSTOMER
+    return USAGE_EVENTS
 
 
 def _customer_of_external_id() -> str:

@@ -32,10 +32,13 @@ class EventStore:
         return event_from_row(rows[0]) if rows else None
 
     def search(self, org_id: str, request: SearchRequest) -> SearchPage:
-        events = [event_from_row(row) for row in self._rows(sql.search_page(org_id, request))]
-        if request.offset == 0 and len(events) < request.limit:
-            total = len(events)  # the whole result fits in this page: no second query needed
-        else:
+        rows = self._rows(sql.search_page(org_id, request))
+        events = [event_from_row(row[:-1]) for row in rows]
+        if rows:
+            total = int(rows[0][-1])  # every row carries the window count of all matches
+        elif request.offset == 0:
+            total = 0
+        else:  # past the last match: the page holds no row to carry the count
             total = int(self._rows(sql.search_total(org_id, request))[0][0])
         return SearchPage(events, total)
 

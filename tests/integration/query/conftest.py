@@ -19,6 +19,7 @@ from core.records import ReplaceKey, canonical_properties
 from core.settings import ClickHouseSettings
 from query.main import create_app
 from query.settings import QuerySettings
+from query.sql import USAGE_EVENT_LOCATOR, USAGE_EVENTS_BY_CUSTOMER
 
 USAGE_COLUMNS = [
     "org_id",
@@ -97,11 +98,11 @@ class Seeder:
         self.client.insert(USAGE_EVENTS, [row], column_names=USAGE_COLUMNS)
         return key.event_id()
 
-    def parts(self) -> int:
+    def parts(self, table: str = USAGE_EVENTS) -> int:
         return int(
             self.client.command(
                 "SELECT count() FROM system.parts WHERE database = currentDatabase() "
-                f"AND table = '{USAGE_EVENTS}' AND active"
+                f"AND table = '{table}' AND active"
             )
         )
 
@@ -109,7 +110,8 @@ class Seeder:
 @pytest.fixture
 def seeder(clickhouse_settings: ClickHouseSettings) -> Seeder:
     client = make_client(clickhouse_settings)
-    client.command(f"SYSTEM STOP MERGES {USAGE_EVENTS}")  # prove reads are right before merges
+    for table in (USAGE_EVENTS, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENT_LOCATOR):
+        client.command(f"SYSTEM STOP MERGES {table}")  # prove reads are right before merges
     return Seeder(client)
 
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.periods import Granularity
+from query.sql import USAGE_EVENTS_BY_CUSTOMER
 from tests.integration.query.conftest import Seeder, bearer
 
 pytestmark = pytest.mark.clickhouse
@@ -73,6 +74,7 @@ def test_replaced_value_before_merge_shows_only_the_newest(api: TestClient, seed
     third = seeder.event("org-a", "c1", "api_calls", AT.replace(hour=11), 150.0, properties={"v": 3})
     assert first == second == third
     assert seeder.parts() >= 3  # three unmerged versions
+    assert seeder.parts(USAGE_EVENTS_BY_CUSTOMER) >= 3  # (fetch reads this copy)
 
     body = api.get(f"/v1/events/{first}", headers=bearer(key)).json()
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.periods import Granularity
+from query.sql import USAGE_EVENTS_BY_CUSTOMER
 from tests.integration.query.conftest import Seeder, bearer
 
 pytestmark = pytest.mark.clickhouse
@@ -192,6 +193,13 @@ def test_replaced_values_never_show_twice_nor_old(api: TestClient, seeder: Seede
     assert search(api, key, {"event_type": "debit"})["total"] == 0
     assert search(api, key, {"created_at_to": "2026-06-01T09:00:00Z"})["total"] == 0
     assert search(api, key, {"created_at_from": "2026-06-01T11:00:00Z"})["total"] == 1
+    # The same through the customer-ordered copy (customer-scoped searches read it).
+    assert seeder.parts(USAGE_EVENTS_BY_CUSTOMER) >= 2
+    mine = search(api, key, {"customer_id": "acme"})
+    assert mine["total"] == 1 and [(ev["event_id"], ev["value"]) for ev in mine["events"]] == [(first, 2)]
+    assert search(api, key, {"customer_id": "acme", "event_property_filters": {"s": "old"}})["total"] == 0
+    assert search(api, key, {"customer_id": "acme", "event_type": "debit"})["total"] == 0
+    assert search(api, key, {"customer_id": "acme", "event_type": "credit"})["total"] == 1
 
 
 @pytest.mark.parametrize(

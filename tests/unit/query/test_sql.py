@@ -48,7 +48,7 @@ def test_mutable_columns_are_filtered_after_final() -> None:
         b'"event_property_filters":{"a":1}}'
     )
     text = sql.search_page("org", request).sql
-    inner_start = text.index("FROM usage_events FINAL")
+    inner_start = text.index("FROM usage_events_by_customer FINAL")
     inner_end = text.index(")", inner_start)
     inner_where = text[inner_start:inner_end]
     assert "customer_id = {customer_id:String}" in inner_where
@@ -56,6 +56,20 @@ def test_mutable_columns_are_filtered_after_final() -> None:
     for mutable in ("event_type =", "created_at >=", "JSONExtractRaw(properties"):
         assert mutable not in inner_where.split("WHERE", 1)[1]
         assert mutable in text
+
+
+def test_customer_searches_read_the_customer_ordered_copy() -> None:
+    for body in (b'{"customer_id":"c"}', b'{"external_customer_id":"e","event_code":"m"}'):
+        assert "FROM usage_events_by_customer FINAL" in sql.search_page("org", parse_search_body(body)).sql
+    for body in (b"{}", b'{"event_code":"m","created_at_from":"2026-01-01T00:00:00Z"}'):
+        page = sql.search_page("org", parse_search_body(body)).sql
+        assert "FROM usage_events FINAL" in page and "usage_events_by_customer" not in page
+
+
+def test_page_carries_the_total_as_a_window_count() -> None:
+    page = sql.search_page("org", parse_search_body(b'{"event_type":"credit"}'))
+    assert "count() OVER () AS total" in page.sql
+    assert page.sql.index("count() OVER ()") < page.sql.index("ORDER BY created_at")
 
 
 def test_no_filters_reads_only_the_org() -> None:
@@ -67,6 +81,8 @@ def test_no_filters_reads_only_the_org() -> None:
 def test_fetch_and_auth_statements() -> None:
     fetch = sql.fetch_event("org", "00000000-0000-0000-0000-000000000001")
     assert "ORDER BY version DESC LIMIT 1" in fetch.sql
+    locate = "FROM usage_event_locator WHERE org_id = {org_id:String} AND event_id = {event_id:UUID}"
+    assert locate in fetch.sql
     assert fetch.parameters == {"org_id": "org", "event_id": "00000000-0000-0000-0000-000000000001"}
     auth = sql.org_for_key_hash("abc")
     assert "argMax(key_hash, version)" in auth.sql and auth.parameters == {"key_hash": "abc"}
