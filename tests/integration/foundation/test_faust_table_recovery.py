@@ -23,9 +23,22 @@ from infra.processes import free_port, start_process, stop_process
 pytestmark = pytest.mark.kafka
 
 # Short group timeouts: on Tansu a member that rejoins the same group waits about twice the
-# session timeout for the previous member to expire.
-SESSION_TIMEOUT_MS = 2000
-HEARTBEAT_MS = 500
+# session timeout for the previous member to expire. Not shorter than the project's test default:
+# on a loaded 2-core machine a 2 s session expired mid-test and the rebalance delayed delivery.
+SESSION_TIMEOUT_MS = 4000
+HEARTBEAT_MS = 1000
+READY_LINE = "[^Worker]: Ready"
+
+
+def _wait_until_ready(worker: Popen[bytes], log: Path, timeout_s: float = 60) -> None:
+    """Produces only once the worker has joined, recovered and sought: no race with the join."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert worker.poll() is None, f"worker exited early:\n{log.read_text()[-3000:]}"
+        if log.exists() and READY_LINE in log.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"worker not ready after {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
 def _start_worker(settings: KafkaSettings, work: Path, run: str, output: Path) -> Popen[bytes]:
@@ -78,6 +91,7 @@ def test_table_is_rebuilt_from_changelog_after_restart(kafka_settings: KafkaSett
 
     first = _start_worker(kafka_settings, tmp_path, "first", output)
     try:
+        _wait_until_ready(first, tmp_path / "worker-first.log")
         asyncio.run(_produce(kafka_settings, events))
         expected = {"totals": before, "processed_here": len(events)}
         assert _wait_for_snapshot(output, expected, first, tmp_path / "worker-first.log") == expected
@@ -88,6 +102,7 @@ def test_table_is_rebuilt_from_changelog_after_restart(kafka_settings: KafkaSett
     output.unlink()
     second = _start_worker(kafka_settings, tmp_path, "second", output)
     try:
+        _wait_until_ready(second, tmp_path / "worker-second.log")
         # One probe event per key: its total can only be right if the rest came back from the changelog.
         asyncio.run(_produce(kafka_settings, [(key, 100) for key in keys]))
         # processed_here == len(keys): the old events were not consumed again, the totals were recovered.
