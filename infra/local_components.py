@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from subprocess import Popen
 
-from infra.processes import free_port, start_process, stop_process, wait_for_port
+from infra.processes import ensure_port_free, free_port, start_process, stop_process, wait_for_port
 
 
 def tansu_binary() -> Path:
@@ -39,6 +39,7 @@ class LocalBroker:
     @classmethod
     def start(cls, log_path: Path, port: int | None = None) -> LocalBroker:
         port = port or free_port()
+        ensure_port_free(port, "the Tansu broker")
         url = f"tcp://127.0.0.1:{port}"
         command = [
             str(tansu_binary()),
@@ -73,6 +74,7 @@ class LocalClickHouse:
     @classmethod
     def start(cls, data_dir: Path, log_path: Path, port: int | None = None) -> LocalClickHouse:
         port = port or free_port()
+        ensure_port_free(port, "the chdb ClickHouse endpoint")
         command = [
             sys.executable,
             "-m",

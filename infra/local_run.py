@@ -33,7 +33,7 @@ from rich.console import Console
 from core.settings import ClickHouseSettings, KafkaSettings
 from infra.local_components import LocalBroker, LocalClickHouse
 from infra.migrate import apply_migrations
-from infra.processes import start_process, stop_process, wait_for_port
+from infra.processes import PortInUse, ensure_port_free, start_process, stop_process, wait_for_port
 from infra.topics import provision_topics
 
 DEMO_ORG_NAME = "Demo Inc"
@@ -137,6 +137,10 @@ class LocalStack:
             "QUIVLY_GATEWAY_INGRESS_URL": f"http://127.0.0.1:{s.ingress_port}",
             "QUIVLY_GATEWAY_QUERY_URL": f"http://127.0.0.1:{s.query_port}",
         }
+        ensure_port_free(s.streams_web_port, "the streams worker's web port")
+        for name, _, port in services:
+            if port is not None:
+                ensure_port_free(port, name)
         for name, command, _ in services:
             log_name = name.split()[0]
             self.processes.append((name, start_process(command, self.logs / f"{log_name}.log", env=env)))
@@ -249,6 +253,13 @@ def run_local() -> int:
     except KeyboardInterrupt:
         console.print("\nstopping...")
         return 0
+    except PortInUse as exc:
+        console.print(f"[red]could not start: {exc}[/]")
+        console.print(
+            "Set the ports with QUIVLY_DEV_PORT, _INGRESS_PORT, _QUERY_PORT, _BROKER_PORT, "
+            "_CLICKHOUSE_PORT, _STREAMS_WEB_PORT."
+        )
+        return 1
     except Exception as exc:
         console.print(f"[red]could not start: {exc}[/] (logs in {stack.logs})")
         return 1

@@ -18,6 +18,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class PortInUse(RuntimeError):
+    pass
+
+
+def ensure_port_free(port: int, what: str) -> None:
+    """Fails clearly when something already listens there (else we would talk to a stranger)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise PortInUse(f"port {port} (for {what}) is already in use; choose another one")
+
+
 def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
     """Waits until 127.0.0.1:port accepts connections; fails fast if ``process`` died."""
     deadline = time.monotonic() + timeout_s
