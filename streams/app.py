@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import faust
+from faust.types import TransportT
 
 from core.settings import KafkaSettings
 from streams.settings import StreamsSettings
+from streams.transport import make_transport
+
+
+class App(faust.App):
+    """Faust's app on ``streams.transport`` (correct changelog end offsets, configurable fetch wait)."""
+
+    fetch_max_wait_ms: int | None = None
+
+    def _new_transport(self) -> TransportT:
+        return make_transport(self, self.conf.broker_consumer)
+
+    def _new_producer_transport(self) -> TransportT:
+        return make_transport(self, self.conf.broker_producer)
 
 
 def create_app(kafka: KafkaSettings, streams: StreamsSettings) -> faust.App:
-    return faust.App(
+    app = App(
         streams.app_id,
         broker=[f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
         store=streams.store_url,
@@ -20,8 +34,9 @@ def create_app(kafka: KafkaSettings, streams: StreamsSettings) -> faust.App:
         web_port=streams.web_port,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
-        # Tansu: one record per produce batch (else ListOffsets is too low and recovery stops early).
+        # Batches are safe on Tansu too: recovery corrects ListOffsets (see streams.transport).
         producer_max_batch_size=streams.producer_max_batch_size,
+        producer_linger=streams.producer_linger_s,
         producer_acks=-1,
         broker_session_timeout=kafka.session_timeout_ms / 1000,
         broker_heartbeat_interval=kafka.heartbeat_interval_ms / 1000,
@@ -30,3 +45,5 @@ def create_app(kafka: KafkaSettings, streams: StreamsSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
     )
+    app.fetch_max_wait_ms = streams.fetch_max_wait_ms
+    return app

@@ -25,7 +25,12 @@ class StreamsSettings(BaseSettings):
     # ClickHouse retry backoff (exponential, capped); the worker never gives up.
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=5.0, gt=0)
-    # Faust's own producer (changelog, dead letters): one record per batch on Tansu.
-    producer_max_batch_size: int = Field(default=1, ge=1)
+    # Faust's own producer (changelog, dead letters), bytes per batch. Multi-record batches are
+    # safe on Tansu because recovery corrects its too-low ListOffsets (``streams.transport``).
+    producer_max_batch_size: int = Field(default=16_384, ge=1)
+    # How long Faust's producer waits to fill a batch (changelog records come one by one).
+    producer_linger_s: float = Field(default=0.02, ge=0)
+    # Broker-side wait of a fetch with no data (Faust hard-codes 1,500 ms).
+    fetch_max_wait_ms: int = Field(default=100, ge=0)
     commit_interval_s: float = Field(default=1.0, gt=0)
     log_level: str = "info"
