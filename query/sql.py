@@ -43,7 +43,6 @@ EVENT_COLUMNS = (
 )
 _COLUMNS = ", ".join(EVENT_COLUMNS)
 # UUIDs compare by their internal layout in ClickHouse; users expect the order of the text form.
-_MAX_PERIOD_DAYS = 31  # the longest period (a month)
 # (toUInt128 of a UUID orders exactly like its text and is much cheaper than toString.)
 ORDERING = "ORDER BY created_at, toUInt128(event_id)"
 
@@ -112,12 +111,15 @@ def _matches(org_id: str, request: SearchRequest) -> Statement:
         inner.append("metric_key = {event_code:String}")
         params["event_code"] = request.event_code
     if request.created_at_from_us is not None:
-        # created_at lies inside its period (the period is the bucket of the event's timestamp), so a
-        # value whose period starts more than a month before the range can never match. period_start
-        # is part of the replace key (all versions share it): safe before the merge, and it prunes
-        # partitions and granules.
+        # created_at lies inside its period (the period is the UTC bucket of the event's timestamp)
+        # and bucketing is monotonic, so a match has period_start >= the bucket of created_at_from
+        # for its granularity; the earliest of those buckets is the month's or the ISO week's start
+        # (hours and days start later). period_start is part of the replace key (all versions share
+        # it): safe before the merge, and it prunes whole monthly partitions.
         earliest = "fromUnixTimestamp64Micro({created_at_from:Int64}, 'UTC')"
-        inner.append(f"period_start >= {earliest} - INTERVAL {_MAX_PERIOD_DAYS} DAY")
+        inner.append(
+            f"period_start >= toDateTime(least(toStartOfMonth({earliest}), toMonday({earliest})), 'UTC')"
+        )
     if request.created_at_to_us is not None:
         inner.append("period_start <= fromUnixTimestamp64Micro({created_at_to:Int64}, 'UTC')")
     outer: list[str] = []

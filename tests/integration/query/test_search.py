@@ -320,5 +320,13 @@ def test_time_range_finds_values_late_in_long_periods(api: TestClient, seeder: S
 
     exact = {"created_at_from": "2026-07-31T23:59:59.999999Z", "created_at_to": "2026-07-31T23:59:59.999999Z"}
     assert set(ids(search(api, key, exact))) == {monthly, weekly}
-    assert search(api, key, {"created_at_from": "2026-08-01T00:00:00Z"})["total"] == 0
+    # A week starting in July holds values of August: found from August on (period pruning is exact).
+    crossing = seeder.event(
+        "org-a", "c2", "m", datetime(2026, 8, 2, 10, tzinfo=UTC), 4, granularity=Granularity.WEEKLY
+    )
+    hourly = seeder.event(
+        "org-a", "c2", "m", datetime(2026, 8, 1, 0, 30, tzinfo=UTC), 5, granularity=Granularity.HOURLY
+    )
+    assert ids(search(api, key, {"created_at_from": "2026-08-01T00:00:00Z"})) == [hourly, crossing]
+    assert ids(search(api, key, {"created_at_from": "2026-08-01T00:30:00.000001Z"})) == [crossing]
     assert search(api, key, {"created_at_to": "2026-06-30T00:00:00Z"})["total"] == 1

@@ -94,7 +94,8 @@ def test_time_range_prunes_periods_inside_the_final_query() -> None:
     )
     text = sql.search_page("org", request).sql
     inner = text[text.index("FROM usage_events FINAL") :]
+    earliest = "fromUnixTimestamp64Micro({created_at_from:Int64}, 'UTC')"
     assert (
-        "period_start >= fromUnixTimestamp64Micro({created_at_from:Int64}, 'UTC') - INTERVAL 31 DAY" in inner
+        f"period_start >= toDateTime(least(toStartOfMonth({earliest}), toMonday({earliest})), 'UTC')" in inner
     )
     assert "period_start <= fromUnixTimestamp64Micro({created_at_to:Int64}, 'UTC')" in inner
