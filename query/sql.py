@@ -19,6 +19,7 @@ Reads are correct before ClickHouse merges parts:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from core.names import API_KEYS, CUSTOMER_EXTERNAL_IDS, USAGE_EVENTS
@@ -92,13 +93,52 @@ def search_page(org_id: str, request: SearchRequest) -> Statement:
     return Statement(sql, {**matches.parameters, "limit": request.limit, "offset": request.offset})
 
 
+def is_customer_scoped(request: SearchRequest) -> bool:
+    return request.customer_id is not None or request.external_customer_id is not None
+
+
+def is_bounded(request: SearchRequest) -> bool:
+    """Searches whose matches are few enough to be ordered as whole events in one query: a
+    customer's values, or a closed created_at range."""
+    closed_range = request.created_at_from_us is not None and request.created_at_to_us is not None
+    return is_customer_scoped(request) or closed_range
+
+
+def search_keys(org_id: str, request: SearchRequest) -> Statement:
+    """First step of a search over possibly millions of matches: the page as (event_id, version,
+    period_start, total) only. Ordering and window-counting 10M narrow rows is much cheaper than
+    10M whole events; the inner query reads only the columns the filters need."""
+    columns = "event_id, version, period_start, created_at, event_type"
+    if request.property_filters:
+        columns += ", properties"
+    matches = _matches(org_id, request, columns)
+    sql = (
+        "SELECT event_id, version, period_start, count() OVER () AS total "
+        f"FROM ({matches.sql}) {ORDERING} LIMIT {{limit:UInt64}} OFFSET {{offset:UInt64}}"
+    )
+    return Statement(sql, {**matches.parameters, "limit": request.limit, "offset": request.offset})
+
+
+def events_by_ids(org_id: str, event_ids: list[Any], periods: list[datetime]) -> Statement:
+    """Second step: the newest version of each of these events (``version`` last). The periods
+    (few: a page is a narrow slice of created_at) prune the monthly partitions; the event_id
+    bloom-filter index then skips granules inside them."""
+    sql = (
+        f"SELECT {_COLUMNS}, version FROM {USAGE_EVENTS} WHERE org_id = {{org_id:String}} "
+        "AND period_start IN {periods:Array(DateTime('UTC'))} AND event_id IN {event_ids:Array(UUID)} "
+        "ORDER BY version DESC LIMIT 1 BY event_id"
+    )
+    return Statement(sql, {"org_id": org_id, "periods": periods, "event_ids": event_ids})
+
+
 def search_total(org_id: str, request: SearchRequest) -> Statement:
     matches = _matches(org_id, request)
     return Statement(f"SELECT count() FROM ({matches.sql})", matches.parameters)
 
 
-def _matches(org_id: str, request: SearchRequest) -> Statement:
-    """Every current value of the organization matching the request (unordered)."""
+def _matches(org_id: str, request: SearchRequest, columns: str = _COLUMNS) -> Statement:
+    """Every current value of the organization matching the request (unordered), as ``columns``
+    (which must hold every column a filter reads)."""
     inner = ["org_id = {org_id:String}"]
     params: dict[str, Any] = {"org_id": org_id}
     if request.customer_id is not None:
@@ -144,16 +184,16 @@ def _matches(org_id: str, request: SearchRequest) -> Statement:
         )
         params[f"pk{index}"] = wanted.key
         params[f"pv{index}"] = '{"v":' + wanted.canonical_value + "}"
-    sql = f"SELECT {_COLUMNS} FROM {_table_for(request)} FINAL WHERE {' AND '.join(inner)}"
+    sql = f"SELECT {columns} FROM {_table_for(request)} FINAL WHERE {' AND '.join(inner)}"
     if outer:
-        sql = f"SELECT {_COLUMNS} FROM ({sql}) WHERE {' AND '.join(outer)}"
+        sql = f"SELECT {columns} FROM ({sql}) WHERE {' AND '.join(outer)}"
     return Statement(sql, params)
 
 
 def _table_for(request: SearchRequest) -> str:
     """A customer's values are contiguous in ``usage_events_by_customer`` (yearly partitions, small
     granules); other searches read ``usage_events``, whose monthly partitions prune time ranges."""
-    if request.customer_id is not None or request.external_customer_id is not None:
+    if is_customer_scoped(request):
         return USAGE_EVENTS_BY_CUSTOMER
     return USAGE_EVENTS
 

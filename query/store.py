@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
 
+MAX_SEARCH_ATTEMPTS = 3
+
+
 @dataclass(frozen=True)
 class SearchPage:
     events: list[dict[str, Any]]
@@ -32,15 +35,44 @@ class EventStore:
         return event_from_row(rows[0]) if rows else None
 
     def search(self, org_id: str, request: SearchRequest) -> SearchPage:
+        if sql.is_bounded(request):
+            return self._search_in_one_step(org_id, request)
+        return self._search_in_two_steps(org_id, request)
+
+    def _search_in_one_step(self, org_id: str, request: SearchRequest) -> SearchPage:
+        """Few matches (a customer's values, a closed time range): whole events in one query."""
         rows = self._rows(sql.search_page(org_id, request))
         events = [event_from_row(row[:-1]) for row in rows]
+        return SearchPage(events, self._total(org_id, request, rows))
+
+    def _search_in_two_steps(self, org_id: str, request: SearchRequest) -> SearchPage:
+        """Possibly millions of matches: order and count narrow rows, then read the page's events
+        by primary key. A version replaced in between (the second read finds a newer one, which
+        might no longer match the filters) makes the search start again, a bounded number of times;
+        the last attempt keeps the newer (current) values."""
+        for attempt in range(1, MAX_SEARCH_ATTEMPTS + 1):
+            keys = self._rows(sql.search_keys(org_id, request))
+            newest = self._newest_by_id(org_id, keys)
+            consistent = all(key[0] in newest and newest[key[0]][-1] == key[1] for key in keys)
+            if consistent or attempt == MAX_SEARCH_ATTEMPTS:
+                break
+        events = [event_from_row(newest[key[0]][:-1]) for key in keys if key[0] in newest]
+        return SearchPage(events, self._total(org_id, request, keys))
+
+    def _newest_by_id(self, org_id: str, keys: list[Any]) -> dict[Any, Any]:
+        if not keys:
+            return {}
+        periods = sorted({key[2] for key in keys})
+        statement = sql.events_by_ids(org_id, [key[0] for key in keys], periods)
+        return {row[0]: row for row in self._rows(statement)}
+
+    def _total(self, org_id: str, request: SearchRequest, rows: list[Any]) -> int:
         if rows:
-            total = int(rows[0][-1])  # every row carries the window count of all matches
-        elif request.offset == 0:
-            total = 0
-        else:  # past the last match: the page holds no row to carry the count
-            total = int(self._rows(sql.search_total(org_id, request))[0][0])
-        return SearchPage(events, total)
+            return int(rows[0][-1])  # every row of a page carries the window count of all matches
+        if request.offset == 0:
+            return 0
+        # Past the last match: the page holds no row to carry the count.
+        return int(self._rows(sql.search_total(org_id, request))[0][0])
 
     def _rows(self, statement: sql.Statement) -> list[Any]:
         result = self._client.query(statement.sql, parameters=statement.parameters)

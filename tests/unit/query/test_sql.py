@@ -72,6 +72,25 @@ def test_page_carries_the_total_as_a_window_count() -> None:
     assert page.sql.index("count() OVER ()") < page.sql.index("ORDER BY created_at")
 
 
+def test_two_step_statements_bind_every_value() -> None:
+    request = parse_search_body(b'{"event_property_filters":{"a":1},"event_type":"debit","offset":3}')
+    keys = sql.search_keys("org", request)
+    assert keys.sql.startswith("SELECT event_id, version, period_start, count() OVER () AS total FROM (")
+    assert "properties" in keys.sql and keys.parameters["offset"] == 3 and keys.parameters["org_id"] == "org"
+    assert "properties" not in sql.search_keys("org", parse_search_body(b"{}")).sql
+    fetch = sql.events_by_ids("org", ["id"], [])
+    assert "{event_ids:Array(UUID)}" in fetch.sql and "{periods:Array(DateTime('UTC'))}" in fetch.sql
+    assert fetch.parameters == {"org_id": "org", "periods": [], "event_ids": ["id"]}
+
+
+def test_bounded_searches_are_one_step() -> None:
+    assert sql.is_bounded(parse_search_body(b'{"external_customer_id":"e"}'))
+    closed = b'{"created_at_from":"2026-01-01T00:00:00Z","created_at_to":"2026-01-02T00:00:00Z"}'
+    assert sql.is_bounded(parse_search_body(closed))
+    assert not sql.is_bounded(parse_search_body(b'{"created_at_from":"2026-01-01T00:00:00Z"}'))
+    assert not sql.is_bounded(parse_search_body(b'{"event_code":"m"}'))
+
+
 def test_no_filters_reads_only_the_org() -> None:
     statement = sql.search_total("org", parse_search_body(b"{}"))
     assert statement.parameters == {"org_id": "org"}
