@@ -78,7 +78,9 @@ def fetch_event(org_id: str, event_id: str) -> Statement:
         f"WITH ({locate}) AS key SELECT {_COLUMNS} FROM {USAGE_EVENTS_BY_CUSTOMER} "
         "WHERE org_id = {org_id:String} AND customer_id = key.1 AND metric_key = key.2 "
         "AND granularity = key.3 AND period_start = key.4 AND event_id = {event_id:UUID} "
-        "ORDER BY version DESC LIMIT 1"
+        "ORDER BY version DESC LIMIT 1 "
+        # Two one-granule reads: one thread skips the scheduling of parallel readers (-3 ms at 10M).
+        "SETTINGS max_threads = 1"
     )
     return Statement(sql, {"org_id": org_id, "event_id": event_id})
 

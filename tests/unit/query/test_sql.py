@@ -99,7 +99,7 @@ def test_no_filters_reads_only_the_org() -> None:
 
 def test_fetch_and_auth_statements() -> None:
     fetch = sql.fetch_event("org", "00000000-0000-0000-0000-000000000001")
-    assert "ORDER BY version DESC LIMIT 1" in fetch.sql
+    assert fetch.sql.endswith("ORDER BY version DESC LIMIT 1 SETTINGS max_threads = 1")
     locate = "FROM usage_event_locator WHERE org_id = {org_id:String} AND event_id = {event_id:UUID}"
     assert locate in fetch.sql
     assert fetch.parameters == {"org_id": "org", "event_id": "00000000-0000-0000-0000-000000000001"}
