@@ -17,6 +17,7 @@ change nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
@@ -53,8 +54,21 @@ def register_agents(
         # 67 such stalls per 40k records). One batch writes up to ``batch_max_rows`` states at
         # once: let one batch's worth wait; beyond that Faust's backpressure applies again.
         app.producer.buffer.max_messages = max(100, settings.batch_max_rows)
-        async for events in stream.noack_take(settings.batch_max_rows, within=settings.batch_max_seconds):
-            await handle_batch(stream, list(events), table, dead_letters, sink)
+        # Pipelining: a batch is handled in its own task while ``noack_take`` fills the next one
+        # (it does not take events while the agent's loop body runs). At most one batch is
+        # handled at a time and in order: the next starts only after the previous one stored its
+        # states and acked its events, so planning always sees the states of the batch before.
+        handling: asyncio.Task[None] | None = None
+        try:
+            async for events in stream.noack_take(settings.batch_max_rows, within=settings.batch_max_seconds):
+                if handling is not None:
+                    await handling
+                handling = asyncio.create_task(handle_batch(stream, list(events), table, dead_letters, sink))
+            if handling is not None:
+                await handling
+        finally:
+            if handling is not None and not handling.done():
+                handling.cancel()  # nothing of that batch was acked: it is consumed again
 
 
 def _incoming(event: EventT) -> Incoming:

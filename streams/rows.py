@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ def from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+@functools.lru_cache(maxsize=4096)  # few distinct periods; parsed twice per record otherwise
 def parse_period_start(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)

@@ -11,6 +11,15 @@ both answers are equal. So the end offset used for recovery is
 ``max(ListOffsets, Fetch high watermark read from ListOffsets - 1)``: correct on both, and never
 lower than what Faust used before. The changelog can then be produced in normal batches.
 
+**Delivery without four tasks per message.** Faust's fetcher hands every message to the
+conductor with ``Service.wait_first(callback(message), suspend_flow.wait())``, which creates four
+tasks (the callback, the suspend, stopped and crashed events), waits, and cancels three of them:
+measured as the largest single cost in the worker's event loop. The callback almost always
+finishes without suspending (the stream's queue has room). ``Consumer.wait_first`` therefore
+first runs the callback up to its first suspension; if it finished, that is the result (the
+same one ``wait_first`` gives when the callback completes first); if it suspended (backpressure,
+flow control), the rest of it runs in a task and Faust's ``wait_first`` decides as before.
+
 **Fetch wait.** Faust hard-codes ``fetch_max_wait_ms=1500`` for its worker consumer; it is made
 configurable (``QUIVLY_STREAMS_FETCH_MAX_WAIT_MS``).
 """
@@ -18,12 +27,14 @@ configurable (``QUIVLY_STREAMS_FETCH_MAX_WAIT_MS``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, ClassVar
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, AppT, ConsumerT, TransportT
+from mode.services import WaitArgT, WaitResults
+from mode.utils.times import Seconds
 
 # How long a recovery waits for the fetch that corrects an end offset before giving up (raising:
 # a recovery with a too-low end offset would silently lose table state).
@@ -71,7 +82,46 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
+async def _finish(coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
+    """Drives a coroutine that already suspended once (on ``yielded``) to its end, as a Task would."""
+    while True:
+        if yielded is None:  # a bare ``yield`` (``asyncio.sleep(0)``)
+            await asyncio.sleep(0)
+        else:
+            yielded._asyncio_future_blocking = False
+            try:
+                await yielded
+            except asyncio.CancelledError as exc:
+                if not yielded.cancelled():  # this task was cancelled: pass it on to the coroutine
+                    try:
+                        yielded = coro.throw(exc)
+                    except StopIteration as stop:
+                        return stop.value
+                    continue
+            except BaseException:
+                pass  # the coroutine reads the outcome from the future when resumed
+        try:
+            yielded = coro.send(None)
+        except StopIteration as stop:
+            return stop.value
+
+
 class Consumer(faust_aiokafka.Consumer):
+    async def wait_first(self, *coros: WaitArgT, timeout: Seconds = None) -> WaitResults:  # type: ignore[assignment]
+        first = coros[0] if coros else None
+        if not asyncio.iscoroutine(first):
+            return await super().wait_first(*coros, timeout=timeout)
+        try:
+            yielded = first.send(None)
+        except StopIteration as stop:
+            for other in coros[1:]:
+                if asyncio.iscoroutine(other):
+                    other.close()  # never started
+            if self._stopped.is_set() or self._crashed.is_set():
+                return WaitResults([], [], True)
+            return WaitResults([first], [stop.value], False)
+        return await super().wait_first(_finish(first, yielded), *coros[1:], timeout=timeout)
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
