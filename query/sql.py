@@ -106,14 +106,27 @@ def is_bounded(request: SearchRequest) -> bool:
     return is_customer_scoped(request) or closed_range
 
 
+def _filter_columns(request: SearchRequest) -> str:
+    """The columns the outer filters of ``_matches`` read (``created_at`` always: ordering)."""
+    return "created_at, event_type" + (", properties" if request.property_filters else "")
+
+
+def month_counts(org_id: str, request: SearchRequest) -> Statement:
+    """Matches per calendar month of created_at (UTC), ascending: the exact total without a sort,
+    and where a deep page lies (``query.paging``)."""
+    matches = _matches(org_id, request, _filter_columns(request))
+    sql = (
+        f"SELECT toStartOfMonth(created_at) AS month, count() FROM ({matches.sql}) "
+        "GROUP BY month ORDER BY month"
+    )
+    return Statement(sql, matches.parameters)
+
+
 def search_keys(org_id: str, request: SearchRequest) -> Statement:
     """First step of a search over possibly millions of matches: the page as (event_id, version,
     period_start, total) only. Ordering and window-counting 10M narrow rows is much cheaper than
     10M whole events; the inner query reads only the columns the filters need."""
-    columns = "event_id, version, period_start, created_at, event_type"
-    if request.property_filters:
-        columns += ", properties"
-    matches = _matches(org_id, request, columns)
+    matches = _matches(org_id, request, "event_id, version, period_start, " + _filter_columns(request))
     sql = (
         "SELECT event_id, version, period_start, count() OVER () AS total "
         f"FROM ({matches.sql}) {ORDERING} LIMIT {{limit:UInt64}} OFFSET {{offset:UInt64}}"

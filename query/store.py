@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from query import sql
 from query.events import event_from_row
+from query.paging import page_window
 from query.search import SearchRequest
 
 if TYPE_CHECKING:
@@ -46,18 +47,31 @@ class EventStore:
         return SearchPage(events, self._total(org_id, request, rows))
 
     def _search_in_two_steps(self, org_id: str, request: SearchRequest) -> SearchPage:
-        """Possibly millions of matches: order and count narrow rows, then read the page's events
-        by primary key. A version replaced in between (the second read finds a newer one, which
-        might no longer match the filters) makes the search start again, a bounded number of times;
-        the last attempt keeps the newer (current) values."""
+        """Possibly millions of matches. Count them per month of created_at (the exact total, no
+        sort), order only the months holding the page, as narrow rows (event_id, version), then
+        read the page's events by partition + event_id. A version replaced in between (the last
+        read finds a newer one, which might no longer match the filters) makes the page start
+        again, a bounded number of times; the last attempt keeps the newer (current) values."""
+        counts = [(row[0], int(row[1])) for row in self._rows(sql.month_counts(org_id, request))]
+        total = sum(count for _, count in counts)
+        window = page_window(counts, request.offset, request.limit)
+        if window is None:
+            return SearchPage([], total)
+        wanted_from, wanted_to = request.created_at_from_us, request.created_at_to_us
+        narrowed = replace(
+            request,
+            created_at_from_us=window.from_us if wanted_from is None else max(window.from_us, wanted_from),
+            created_at_to_us=window.to_us if wanted_to is None else min(window.to_us, wanted_to),
+            offset=window.offset,
+        )
         for attempt in range(1, MAX_SEARCH_ATTEMPTS + 1):
-            keys = self._rows(sql.search_keys(org_id, request))
+            keys = self._rows(sql.search_keys(org_id, narrowed))
             newest = self._newest_by_id(org_id, keys)
             consistent = all(key[0] in newest and newest[key[0]][-1] == key[1] for key in keys)
             if consistent or attempt == MAX_SEARCH_ATTEMPTS:
                 break
         events = [event_from_row(newest[key[0]][:-1]) for key in keys if key[0] in newest]
-        return SearchPage(events, self._total(org_id, request, keys))
+        return SearchPage(events, total)
 
     def _newest_by_id(self, org_id: str, keys: list[Any]) -> dict[Any, Any]:
         if not keys:

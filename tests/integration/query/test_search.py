@@ -178,6 +178,45 @@ def test_pagination_is_stable_and_total_exact(api: TestClient, seeder: Seeder) -
     assert beyond["events"] == [] and beyond["total"] == 15
 
 
+def test_pages_across_months_match_the_whole_order(api: TestClient, seeder: Seeder) -> None:
+    """Whole-organization searches page month by month (counts per month of created_at first)."""
+    key = seeder.api_key("org-a")
+    made: list[tuple[datetime, str]] = []
+    for i, at in enumerate(
+        [
+            datetime(2026, 1, 31, 23, 59, 59, 999999, tzinfo=UTC),
+            datetime(2026, 2, 1, tzinfo=UTC),
+            datetime(2026, 2, 1, tzinfo=UTC),
+            datetime(2026, 2, 28, 12, tzinfo=UTC),
+            datetime(2026, 4, 2, tzinfo=UTC),
+            datetime(2025, 12, 31, tzinfo=UTC),
+        ]
+    ):
+        made.append(
+            (at, seeder.event("org-a", f"c{i}", "m", at, i, event_type="debit" if i % 2 else "credit"))
+        )
+    # A week starting in February with a value in March, and a monthly value late in March.
+    march = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    made.append((march, seeder.event("org-a", "w", "m", march, granularity=Granularity.WEEKLY)))
+    late = datetime(2026, 3, 31, 23, tzinfo=UTC)
+    made.append((late, seeder.event("org-a", "mo", "m", late, granularity=Granularity.MONTHLY)))
+    expected = [event_id for _, event_id in sorted(made)]
+
+    assert ids(search(api, key, {"limit": 100})) == expected
+    for limit in (1, 2, 3):
+        seen: list[str] = []
+        for offset in range(0, len(expected), limit):
+            page = search(api, key, {"limit": limit, "offset": offset})
+            assert page["total"] == len(expected)
+            seen.extend(ids(page))
+        assert seen == expected, limit
+    debit = search(api, key, {"event_type": "debit", "limit": 1, "offset": 1})
+    assert debit["total"] == 3 and ids(debit) == [made[1][1]]  # debit: Dec 31, Feb 1, Feb 28
+    since = search(api, key, {"created_at_from": "2026-02-01T00:00:00Z", "limit": 2, "offset": 2})
+    assert since["total"] == 6 and ids(since) == expected[4:6]
+    assert search(api, key, {"offset": 8})["events"] == [] and search(api, key, {"offset": 8})["total"] == 8
+
+
 def test_replaced_values_never_show_twice_nor_old(api: TestClient, seeder: Seeder) -> None:
     key = seeder.api_key("org-a")
     first = seeder.event("org-a", "acme", "api_calls", T0, 1, properties={"s": "old"}, event_type="debit")

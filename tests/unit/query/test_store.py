@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from query.search import parse_search_body
 from query.store import MAX_SEARCH_ATTEMPTS, EventStore
 
 PERIOD = datetime(2026, 6, 1)
+MONTHS = [(date(2026, 5, 1), 1000), (date(2026, 6, 1), 234)]  # per-month match counts
 ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
 
@@ -32,28 +33,35 @@ class ScriptedClient:
 
 
 def test_whole_org_search_reads_narrow_keys_then_the_events() -> None:
-    client = ScriptedClient([[(ID, 7, PERIOD, 1234)], [event_row(3.0, 7)]])
-    page = EventStore(client).search("org", parse_search_body(b'{"offset":10}'))  # type: ignore[arg-type]
+    client = ScriptedClient([MONTHS, [(ID, 7, PERIOD, 5)], [event_row(3.0, 7)]])
+    page = EventStore(client).search("org", parse_search_body(b'{"offset":1010}'))  # type: ignore[arg-type]
     assert page.total == 1234 and [e["value"] for e in page.events] == [3]
-    assert len(client.sent) == 2 and "count() OVER ()" in client.sent[0]
+    assert len(client.sent) == 3 and "GROUP BY month" in client.sent[0]
+    assert "LIMIT 1 BY event_id" in client.sent[2]
+
+
+def test_whole_org_search_past_the_end_needs_only_the_counts() -> None:
+    client = ScriptedClient([MONTHS])
+    page = EventStore(client).search("org", parse_search_body(b'{"offset":1234}'))  # type: ignore[arg-type]
+    assert page.events == [] and page.total == 1234 and len(client.sent) == 1
 
 
 def test_a_version_replaced_between_the_steps_restarts_the_search() -> None:
     client = ScriptedClient(
-        [[(ID, 7, PERIOD, 5)], [event_row(3.0, 8)], [(ID, 8, PERIOD, 5)], [event_row(4.0, 8)]]
+        [MONTHS, [(ID, 7, PERIOD, 5)], [event_row(3.0, 8)], [(ID, 8, PERIOD, 5)], [event_row(4.0, 8)]]
     )
     page = EventStore(client).search("org", parse_search_body(b"{}"))  # type: ignore[arg-type]
-    assert [e["value"] for e in page.events] == [4] and len(client.sent) == 4
+    assert [e["value"] for e in page.events] == [4] and len(client.sent) == 5
 
 
 def test_attempts_are_bounded_and_keep_the_current_value() -> None:
-    answers: list[list[tuple[Any, ...]]] = []
+    answers: list[list[tuple[Any, ...]]] = [MONTHS]
     for attempt in range(MAX_SEARCH_ATTEMPTS):
         answers += [[(ID, attempt, PERIOD, 1)], [event_row(float(attempt), attempt + 1)]]
     client = ScriptedClient(answers)
     page = EventStore(client).search("org", parse_search_body(b"{}"))  # type: ignore[arg-type]
     assert [e["value"] for e in page.events] == [MAX_SEARCH_ATTEMPTS - 1]
-    assert len(client.sent) == 2 * MAX_SEARCH_ATTEMPTS
+    assert len(client.sent) == 1 + 2 * MAX_SEARCH_ATTEMPTS
 
 
 def test_customer_search_is_one_query_and_past_the_end_counts_separately() -> None:
