@@ -79,14 +79,20 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-def timed(action: Callable[[int], Any], requests: int, warmup: int = 3) -> list[float]:
+def timed_pair(
+    first: Callable[[int], Any], second: Callable[[int], Any], requests: int, warmup: int = 3
+) -> tuple[list[float], list[float]]:
+    """Both actions alternately, request by request, so that both see the same load of the (shared,
+    noisy) machine: their ratio is meaningful even when the absolute figures drift."""
     for i in range(warmup):
-        action(i)
-    samples = []
+        first(i)
+        second(i)
+    samples: tuple[list[float], list[float]] = ([], [])
     for i in range(requests):
-        start = time.perf_counter()
-        action(i)
-        samples.append((time.perf_counter() - start) * 1000)
+        for action, into in ((first, samples[0]), (second, samples[1])):
+            start = time.perf_counter()
+            action(i + warmup)
+            into.append((time.perf_counter() - start) * 1000)
     return samples
 
 
@@ -223,7 +229,7 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
         def fetch_direct(i: int) -> None:
             assert store.fetch(ORG, ids[i % len(ids)]) is not None
 
-        print_row("fetch by id", timed(fetch_http, args.requests), timed(fetch_direct, args.requests), [])
+        print_row("fetch by id", *timed_pair(fetch_http, fetch_direct, args.requests), [])
         for name, make_body in searches.items():
             scan = "whole org" in name
             count, warmup = (args.scan_requests, 1) if scan else (args.requests, 3)
@@ -240,8 +246,7 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
             def search_direct(i: int, bodies: list[dict[str, Any]] = bodies) -> None:
                 store.search(ORG, parse_search_body(orjson.dumps(bodies[i])))
 
-            http_ms = timed(search_http, count, warmup)
-            print_row(name, http_ms, timed(search_direct, count, warmup), totals)
+            print_row(name, *timed_pair(search_http, search_direct, count, warmup), totals)
 
 
 HEADER = (

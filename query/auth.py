@@ -44,6 +44,13 @@ class KeyResolver:
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
 
+    def cached(self, api_key: str) -> tuple[bool, str | None]:
+        """(True, answer) when a fresh answer is cached (no lookup: callable from the event loop)."""
+        cached = self._cache.get(hash_api_key(api_key))
+        if cached is not None and self._clock() - cached[0] < self._ttl_s:
+            return True, cached[1]
+        return False, None
+
     def org_for_key(self, api_key: str) -> str | None:
         key_hash = hash_api_key(api_key)
         now = self._clock()

@@ -7,6 +7,7 @@ import uuid
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from core.clickhouse import make_client
 from core.errors import ApiError, unauthorized
@@ -57,10 +58,15 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def current_org(services: ServicesDep, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The organization of the bearer key (a sync dependency: FastAPI runs it in the thread pool)."""
+async def current_org(services: ServicesDep, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The organization of the bearer key. A cached answer is used on the event loop; a lookup
+    (ClickHouse) runs in the thread pool."""
     api_key = bearer_key(authorization)
-    org_id = services.keys.org_for_key(api_key) if api_key else None
+    if not api_key:
+        raise unauthorized()
+    hit, org_id = services.keys.cached(api_key)
+    if not hit:
+        org_id = await run_in_threadpool(services.keys.org_for_key, api_key)
     if org_id is None:
         raise unauthorized()
     return org_id

@@ -57,6 +57,18 @@ def test_resolver_caches_hits_and_misses_for_the_ttl_only() -> None:
     assert len(calls) == 3
 
 
+def test_resolver_cached_answers_without_a_lookup_within_the_ttl() -> None:
+    calls: list[str] = []
+    clock = Clock()
+    resolver = KeyResolver(lambda h: calls.append(h) or "org-1", ttl_s=2.0, max_entries=10, clock=clock)
+    assert resolver.cached("k1") == (False, None) and calls == []
+    assert resolver.org_for_key("k1") == "org-1"
+    clock.now = 1.9
+    assert resolver.cached("k1") == (True, "org-1") and len(calls) == 1
+    clock.now = 2.1
+    assert resolver.cached("k1") == (False, None)
+
+
 def test_resolver_is_bounded() -> None:
     resolver = KeyResolver(lambda h: None, ttl_s=2.0, max_entries=2, clock=Clock())
     for key in ("a", "b", "c"):
