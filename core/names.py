@@ -14,5 +14,24 @@ USAGE_EVENTS = "usage_events"
 USAGE_EVENT_HISTORY = "usage_event_history"
 USAGE_EVENTS_CURRENT = "usage_events_current"
 
+# Columns of usage_events and usage_event_history, in insert order (infra/migrations/0002_usage.sql).
+USAGE_EVENT_COLUMNS: tuple[str, ...] = (
+    "org_id",
+    "customer_id",
+    "metric_key",
+    "granularity",
+    "period_start",
+    "event_id",
+    "external_customer_id",
+    "event_type",
+    "value",
+    "created_at",
+    "properties",
+    "ingested_at",
+    "version",
+    "source_partition",
+    "source_offset",
+)
+
 # Bookkeeping.
 SCHEMA_MIGRATIONS = "schema_migrations"

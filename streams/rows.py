@@ -7,27 +7,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.names import USAGE_EVENT_COLUMNS
 from core.records import RecordError, UsageRecord
 from streams.versioning import KeyState
 
-# Same columns for usage_events and usage_event_history (infra/migrations/0002_usage.sql).
-COLUMNS: tuple[str, ...] = (
-    "org_id",
-    "customer_id",
-    "metric_key",
-    "granularity",
-    "period_start",
-    "event_id",
-    "external_customer_id",
-    "event_type",
-    "value",
-    "created_at",
-    "properties",
-    "ingested_at",
-    "version",
-    "source_partition",
-    "source_offset",
-)
+COLUMNS = USAGE_EVENT_COLUMNS  # the same for usage_events and usage_event_history
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

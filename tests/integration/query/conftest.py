@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from core.api_keys import generate_api_key, hash_api_key
 from core.clickhouse import make_client
-from core.names import API_KEYS, CUSTOMER_EXTERNAL_IDS, USAGE_EVENTS
+from core.names import API_KEYS, CUSTOMER_EXTERNAL_IDS, USAGE_EVENT_COLUMNS, USAGE_EVENTS
 from core.periods import Granularity, format_utc, period_start
 from core.records import ReplaceKey, canonical_properties
 from core.settings import ClickHouseSettings
@@ -21,23 +21,7 @@ from query.main import create_app
 from query.settings import QuerySettings
 from query.sql import USAGE_EVENT_LOCATOR, USAGE_EVENTS_BY_CUSTOMER
 
-USAGE_COLUMNS = [
-    "org_id",
-    "customer_id",
-    "metric_key",
-    "granularity",
-    "period_start",
-    "event_id",
-    "external_customer_id",
-    "event_type",
-    "value",
-    "created_at",
-    "properties",
-    "ingested_at",
-    "version",
-    "source_partition",
-    "source_offset",
-]
+USAGE_COLUMNS = list(USAGE_EVENT_COLUMNS)
 
 
 @dataclass
