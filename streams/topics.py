@@ -9,22 +9,20 @@ from core.settings import KafkaSettings
 
 
 def usage_topic(app: faust.App, kafka: KafkaSettings) -> TopicT:
-    return app.topic(
-        kafka.usage_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=kafka.partitions,
-    )
+    return _raw_topic(app, kafka.usage_topic, kafka.partitions)
 
 
 def dead_letter_topic(app: faust.App, kafka: KafkaSettings) -> TopicT:
+    return _raw_topic(app, kafka.dead_letter_topic, 1)
+
+
+def _raw_topic(app: faust.App, name: str, partitions: int) -> TopicT:
+    """Keys and values stay bytes: decoding is the agent's job, so a bad record can be dead-lettered."""
     return app.topic(
-        kafka.dead_letter_topic,
+        name,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=1,
+        partitions=partitions,
     )

@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from core.api_keys import generate_api_key, hash_api_key
@@ -145,12 +146,15 @@ class ControlService:
             self._on_change()
         return self.get_configuration(org_id)
 
-    def get_configuration(self, org_id: str) -> dict[str, Any]:
+    def _require_configuration(self, org_id: str) -> tuple[str, str, datetime, datetime | None]:
         self.require_org(org_id)
         found = self._store.configuration(org_id)
         if found is None:
             raise model.not_found("No configuration for this organization")
-        source, status, created_at, published_at = found
+        return found
+
+    def get_configuration(self, org_id: str) -> dict[str, Any]:
+        source, status, created_at, published_at = self._require_configuration(org_id)
         metrics = self._metrics(org_id)
         endpoint = model.push_endpoint(self._admin.public_base_url)
         sample = metrics[0]["metric_key"] if metrics else "api_calls"
@@ -165,11 +169,7 @@ class ControlService:
         }
 
     def publish(self, org_id: str) -> dict[str, Any]:
-        self.require_org(org_id)
-        found = self._store.configuration(org_id)
-        if found is None:
-            raise model.not_found("No configuration for this organization")
-        source, status, created_at, _ = found
+        source, status, created_at, _ = self._require_configuration(org_id)
         if status != model.STATUS_PUBLISHED:
             version = self._clock.next()
             self._store.insert_configuration(
