@@ -64,30 +64,29 @@ class KafkaEventLog:
             producer = self._new_producer(self.idempotent)
             try:
                 await producer.start()
-            except KafkaConnectionError as exc:  # broker unreachable: keep trying
-                log.warning("Kafka producer cannot connect (%s); retrying in %.1f s", exc, delay)
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
             except Exception as exc:
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                if self.idempotent and self.settings.producer_idempotence == "auto":
+                if self._may_drop_idempotence(exc):
                     # The broker answered but refused InitProducerId: run without idempotence
                     # (aiokafka keeps one in-flight batch per partition, so order is still kept).
                     log.warning("broker refused the idempotent producer (%r); producing without it", exc)
                     self.idempotent = False
                     continue
                 log.warning("Kafka producer cannot connect (%s); retrying in %.1f s", exc, delay)
-                with contextlib.suppress(Exception):
-                    await producer.stop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             self._producer = producer
             return
+
+    def _may_drop_idempotence(self, error: Exception) -> bool:
+        """An answer other than "unreachable" while idempotent in ``auto`` mode: a broker refusal."""
+        return (
+            not isinstance(error, KafkaConnectionError)
+            and self.idempotent
+            and self.settings.producer_idempotence == "auto"
+        )
 
     async def wait_ready(self, timeout_s: float) -> bool:
         deadline = asyncio.get_running_loop().time() + timeout_s
