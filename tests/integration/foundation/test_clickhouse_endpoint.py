@@ -10,9 +10,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
 
-import clickhouse_connect
 import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -26,18 +24,6 @@ from infra.migrate import apply_migrations, discover_migrations
 pytestmark = pytest.mark.clickhouse
 
 TRICKY = "it's a \"quoted\" \\ back\\slash\\\\ {curly} \t tab\nnewline ; -- not a comment 'x'"
-
-
-def _client(settings: ClickHouseSettings, **kwargs: Any) -> Client:
-    return clickhouse_connect.get_client(
-        host=settings.host,
-        port=settings.port,
-        username=settings.username,
-        password=settings.password,
-        database=settings.database,
-        autogenerate_session_id=False,
-        **kwargs,
-    )
 
 
 def _versioned_table(client: Client) -> str:
@@ -164,7 +150,7 @@ def test_two_concurrent_clients(clickhouse_settings: ClickHouseSettings) -> None
 def test_compressed_requests_and_responses(
     clickhouse_settings: ClickHouseSettings, compress: bool | str
 ) -> None:
-    client = _client(clickhouse_settings, compress=compress)
+    client = make_client(clickhouse_settings, compress=compress)
     table = _versioned_table(client)
     rows = [[f"key-{i}", "payload " * 20 + str(i), i] for i in range(500)]
     client.insert(table, rows, column_names=["key", "value", "version"])
