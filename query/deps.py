@@ -13,6 +13,7 @@ from core.clickhouse import make_client
 from core.errors import ApiError, unauthorized
 from core.settings import ClickHouseSettings
 from query.auth import KeyResolver, bearer_key
+from query.count_cache import PartitionCountCache
 from query.settings import QuerySettings
 from query.store import EventStore
 
@@ -21,13 +22,15 @@ if TYPE_CHECKING:
 
 
 class Services:
-    """Per-app state: the ClickHouse client (opened on first use), the store and the key resolver."""
+    """Per-app state: the ClickHouse client (opened on first use), the store, the key resolver and
+    the whole-organization count cache."""
 
     def __init__(self, settings: QuerySettings, clickhouse: ClickHouseSettings) -> None:
         self.settings = settings
         self._clickhouse = clickhouse
         self._client: Client | None = None
         self._lock = threading.Lock()
+        self.counts = PartitionCountCache(settings.count_cache_max_entries)
         self.keys = KeyResolver(
             lambda key_hash: self.store().org_for_key_hash(key_hash),
             ttl_s=settings.auth_cache_ttl_s,
@@ -35,7 +38,7 @@ class Services:
         )
 
     def store(self) -> EventStore:
-        return EventStore(self.client())
+        return EventStore(self.client(), self.counts)
 
     def client(self) -> Client:
         with self._lock:

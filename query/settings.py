@@ -12,5 +12,8 @@ class QuerySettings(BaseSettings):
     # How long an API-key lookup (found or not) is reused: a rotated key stops working after this.
     auth_cache_ttl_s: float = Field(default=2.0, ge=0.0, le=2.0)
     auth_cache_max_entries: int = Field(default=10_000, ge=1)
+    # Whole-organization searches: match counts kept per (search, partition) while the partition's
+    # parts stay the same (``query.count_cache``); 0 turns the cache off.
+    count_cache_max_entries: int = Field(default=100_000, ge=0)
     # Upper bound of the request body of a search; larger bodies are a 422 on ``body``.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

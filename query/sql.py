@@ -111,13 +111,29 @@ def _filter_columns(request: SearchRequest) -> str:
     return "created_at, event_type" + (", properties" if request.property_filters else "")
 
 
-def month_counts(org_id: str, request: SearchRequest) -> Statement:
-    """Matches per calendar month of created_at (UTC), ascending: the exact total without a sort,
-    and where a deep page lies (``query.paging``)."""
-    matches = _matches(org_id, request, _filter_columns(request))
+def partition_fingerprints() -> Statement:
+    """Each partition of ``usage_events`` with a fingerprint of its active parts: an insert or a
+    merge changes it (part names are not reused within a table; the rows and modification time
+    cover a table dropped and created again)."""
+    part = "concat(name, ':', toString(rows), ':', toString(toUnixTimestamp(modification_time)))"
     sql = (
-        f"SELECT toStartOfMonth(created_at) AS month, count() FROM ({matches.sql}) "
-        "GROUP BY month ORDER BY month"
+        f"SELECT partition_id, toString(sipHash64(arrayStringConcat(arraySort(groupArray({part})), ','))) "
+        "FROM system.parts WHERE database = currentDatabase() AND table = {table:String} AND active "
+        "GROUP BY partition_id"
+    )
+    return Statement(sql, {"table": USAGE_EVENTS})
+
+
+def month_counts(org_id: str, request: SearchRequest, partitions: list[str]) -> Statement:
+    """Matches per partition and calendar month of created_at (UTC): the exact total without a sort,
+    and where a deep page lies (``query.paging``). Only ``partitions`` are read (every version of a
+    value lives in one partition, so FINAL is exact partition by partition)."""
+    matches = _matches(
+        org_id, request, "_partition_id AS partition_id, " + _filter_columns(request), partitions
+    )
+    sql = (
+        f"SELECT partition_id, toStartOfMonth(created_at) AS month, count() FROM ({matches.sql}) "
+        "GROUP BY partition_id, month ORDER BY partition_id, month"
     )
     return Statement(sql, matches.parameters)
 
@@ -151,11 +167,16 @@ def search_total(org_id: str, request: SearchRequest) -> Statement:
     return Statement(f"SELECT count() FROM ({matches.sql})", matches.parameters)
 
 
-def _matches(org_id: str, request: SearchRequest, columns: str = _COLUMNS) -> Statement:
+def _matches(
+    org_id: str, request: SearchRequest, columns: str = _COLUMNS, partitions: list[str] | None = None
+) -> Statement:
     """Every current value of the organization matching the request (unordered), as ``columns``
-    (which must hold every column a filter reads)."""
+    (which must hold every column a filter reads); only in ``partitions`` when given."""
     inner = ["org_id = {org_id:String}"]
     params: dict[str, Any] = {"org_id": org_id}
+    if partitions is not None:
+        inner.append("_partition_id IN {partitions:Array(String)}")  # prunes the other partitions
+        params["partitions"] = partitions
     if request.customer_id is not None:
         inner.append("customer_id = {customer_id:String}")
         params["customer_id"] = request.customer_id
@@ -201,7 +222,7 @@ def _matches(org_id: str, request: SearchRequest, columns: str = _COLUMNS) -> St
         params[f"pv{index}"] = '{"v":' + wanted.canonical_value + "}"
     sql = f"SELECT {columns} FROM {_table_for(request)} FINAL WHERE {' AND '.join(inner)}"
     if outer:
-        sql = f"SELECT {columns} FROM ({sql}) WHERE {' AND '.join(outer)}"
+        sql = f"SELECT * FROM ({sql}) WHERE {' AND '.join(outer)}"  # the inner query's columns
     return Statement(sql, params)
 
 

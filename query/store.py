@@ -6,9 +6,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from query import sql
+from query.count_cache import MonthCounts, PartitionCountCache, merge_month_counts
 from query.events import event_from_row
 from query.paging import page_window
-from query.search import SearchRequest
+from query.search import DEFAULT_LIMIT, SearchRequest
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -24,8 +25,12 @@ class SearchPage:
 
 
 class EventStore:
-    def __init__(self, client: Client) -> None:
+    """``counts`` keeps whole-organization match counts per partition between searches (one per
+    app); without it every such search counts every partition."""
+
+    def __init__(self, client: Client, counts: PartitionCountCache | None = None) -> None:
         self._client = client
+        self._counts = counts or PartitionCountCache(max_entries=0)
 
     def org_for_key_hash(self, key_hash: str) -> str | None:
         rows = self._rows(sql.org_for_key_hash(key_hash))
@@ -52,7 +57,7 @@ class EventStore:
         read the page's events by partition + event_id. A version replaced in between (the last
         read finds a newer one, which might no longer match the filters) makes the page start
         again, a bounded number of times; the last attempt keeps the newer (current) values."""
-        counts = [(row[0], int(row[1])) for row in self._rows(sql.month_counts(org_id, request))]
+        counts = self._month_counts(org_id, request)
         total = sum(count for _, count in counts)
         window = page_window(counts, request.offset, request.limit)
         if window is None:
@@ -72,6 +77,22 @@ class EventStore:
                 break
         events = [event_from_row(newest[key[0]][:-1]) for key in keys if key[0] in newest]
         return SearchPage(events, total)
+
+    def _month_counts(self, org_id: str, request: SearchRequest) -> list[tuple[Any, int]]:
+        """Matches per month: cached partitions as they were, the others (parts changed) counted now."""
+        search = repr((org_id, replace(request, limit=DEFAULT_LIMIT, offset=0)))
+        fingerprints = {str(row[0]): str(row[1]) for row in self._rows(sql.partition_fingerprints())}
+        lookup = self._counts.lookup(search, fingerprints)
+        counts = lookup.cached
+        if lookup.stale:
+            fresh: dict[str, list[tuple[Any, int]]] = {partition: [] for partition in lookup.stale}
+            for partition, month, count in self._rows(sql.month_counts(org_id, request, lookup.stale)):
+                fresh[str(partition)].append((month, int(count)))
+            for partition, rows in fresh.items():
+                month_counts: MonthCounts = tuple(rows)
+                self._counts.store(search, partition, fingerprints[partition], month_counts)
+                counts[partition] = month_counts
+        return merge_month_counts(counts.values())
 
     def _newest_by_id(self, org_id: str, keys: list[Any]) -> dict[Any, Any]:
         if not keys:

@@ -82,6 +82,11 @@ class Seeder:
         self.client.insert(USAGE_EVENTS, [row], column_names=USAGE_COLUMNS)
         return key.event_id()
 
+    def optimize(self, table: str = USAGE_EVENTS) -> None:
+        """Merges every partition of ``table`` (renames all its parts)."""
+        self.client.command(f"SYSTEM START MERGES {table}")
+        self.client.command(f"OPTIMIZE TABLE {table} FINAL")
+
     def parts(self, table: str = USAGE_EVENTS) -> int:
         return int(
             self.client.command(

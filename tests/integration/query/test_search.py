@@ -369,3 +369,25 @@ def test_time_range_finds_values_late_in_long_periods(api: TestClient, seeder: S
     assert ids(search(api, key, {"created_at_from": "2026-08-01T00:00:00Z"})) == [hourly, crossing]
     assert ids(search(api, key, {"created_at_from": "2026-08-01T00:30:00.000001Z"})) == [crossing]
     assert search(api, key, {"created_at_to": "2026-06-30T00:00:00Z"})["total"] == 1
+
+
+def test_whole_org_counts_follow_every_insert_and_merge(api: TestClient, seeder: Seeder) -> None:
+    """Whole-organization counts are cached per partition; any change of a partition's parts (a new
+    value, a replacement that stops matching, a merge) is seen by the very next search."""
+    key = seeder.api_key("org-a")
+    june, july = T0, T0 + timedelta(days=31)
+    seeder.event("org-a", "acme", "calls", june, 1, properties={"r": "eu"})
+    july_id = seeder.event("org-a", "acme", "calls", july, 1, properties={"r": "eu"})
+    query = {"event_property_filters": {"r": "eu"}, "offset": 1}
+    assert search(api, key, query)["total"] == 2
+    assert search(api, key, query)["total"] == 2  # served from the cache: same answer
+
+    seeder.event("org-a", "globex", "calls", july, 1, properties={"r": "eu"})  # new value in July
+    page = search(api, key, query)
+    assert page["total"] == 3
+    seeder.event("org-a", "acme", "calls", july, 2, properties={"r": "us"})  # replaced, no longer eu
+    page = search(api, key, query)
+    assert page["total"] == 2 and july_id not in ids(search(api, key, {**query, "offset": 0}))
+    seeder.optimize()  # merges change every part name; the counts stay right
+    assert search(api, key, query)["total"] == 2
+    assert search(api, key, {"offset": 3})["total"] == 3  # another filter set: counted on its own

@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from query.count_cache import PartitionCountCache
 from query.search import parse_search_body
 from query.store import MAX_SEARCH_ATTEMPTS, EventStore
 
 PERIOD = datetime(2026, 6, 1)
-MONTHS = [(date(2026, 5, 1), 1000), (date(2026, 6, 1), 234)]  # per-month match counts
+FINGERPRINTS = [("202605", "f1"), ("202606", "f2")]  # partition -> fingerprint of its parts
+COUNTS = [("202605", date(2026, 5, 1), 1000), ("202606", date(2026, 6, 1), 234)]  # matches
+MONTHS = [FINGERPRINTS, COUNTS]  # the answers to the two counting queries
 ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
 
@@ -25,43 +28,47 @@ class ScriptedClient:
 
     answers: list[list[tuple[Any, ...]]]
     sent: list[str] = field(default_factory=list)
+    parameters: list[dict[str, Any]] = field(default_factory=list)
 
     def query(self, sql: str, parameters: dict[str, Any]) -> Any:
         self.sent.append(sql)
+        self.parameters.append(parameters)
         rows = self.answers.pop(0)
         return type("Result", (), {"result_rows": rows})()
 
 
 def test_whole_org_search_reads_narrow_keys_then_the_events() -> None:
-    client = ScriptedClient([MONTHS, [(ID, 7, PERIOD, 5)], [event_row(3.0, 7)]])
+    client = ScriptedClient([*MONTHS, [(ID, 7, PERIOD, 5)], [event_row(3.0, 7)]])
     page = EventStore(client).search("org", parse_search_body(b'{"offset":1010}'))  # type: ignore[arg-type]
     assert page.total == 1234 and [e["value"] for e in page.events] == [3]
-    assert len(client.sent) == 3 and "GROUP BY month" in client.sent[0]
-    assert "LIMIT 1 BY event_id" in client.sent[2]
+    assert len(client.sent) == 4 and "system.parts" in client.sent[0]
+    assert "GROUP BY partition_id, month" in client.sent[1]
+    assert client.parameters[1]["partitions"] == ["202605", "202606"]
+    assert "LIMIT 1 BY event_id" in client.sent[3]
 
 
 def test_whole_org_search_past_the_end_needs_only_the_counts() -> None:
-    client = ScriptedClient([MONTHS])
+    client = ScriptedClient([*MONTHS])
     page = EventStore(client).search("org", parse_search_body(b'{"offset":1234}'))  # type: ignore[arg-type]
-    assert page.events == [] and page.total == 1234 and len(client.sent) == 1
+    assert page.events == [] and page.total == 1234 and len(client.sent) == 2
 
 
 def test_a_version_replaced_between_the_steps_restarts_the_search() -> None:
     client = ScriptedClient(
-        [MONTHS, [(ID, 7, PERIOD, 5)], [event_row(3.0, 8)], [(ID, 8, PERIOD, 5)], [event_row(4.0, 8)]]
+        [*MONTHS, [(ID, 7, PERIOD, 5)], [event_row(3.0, 8)], [(ID, 8, PERIOD, 5)], [event_row(4.0, 8)]]
     )
     page = EventStore(client).search("org", parse_search_body(b"{}"))  # type: ignore[arg-type]
-    assert [e["value"] for e in page.events] == [4] and len(client.sent) == 5
+    assert [e["value"] for e in page.events] == [4] and len(client.sent) == 6
 
 
 def test_attempts_are_bounded_and_keep_the_current_value() -> None:
-    answers: list[list[tuple[Any, ...]]] = [MONTHS]
+    answers: list[list[tuple[Any, ...]]] = [*MONTHS]
     for attempt in range(MAX_SEARCH_ATTEMPTS):
         answers += [[(ID, attempt, PERIOD, 1)], [event_row(float(attempt), attempt + 1)]]
     client = ScriptedClient(answers)
     page = EventStore(client).search("org", parse_search_body(b"{}"))  # type: ignore[arg-type]
     assert [e["value"] for e in page.events] == [MAX_SEARCH_ATTEMPTS - 1]
-    assert len(client.sent) == 1 + 2 * MAX_SEARCH_ATTEMPTS
+    assert len(client.sent) == 2 + 2 * MAX_SEARCH_ATTEMPTS
 
 
 def test_customer_search_is_one_query_and_past_the_end_counts_separately() -> None:
@@ -71,3 +78,24 @@ def test_customer_search_is_one_query_and_past_the_end_counts_separately() -> No
     client = ScriptedClient([[], [(9,)]])
     page = EventStore(client).search("org", parse_search_body(b'{"customer_id":"c","offset":50}'))  # type: ignore[arg-type]
     assert page.events == [] and page.total == 9 and client.sent[1].startswith("SELECT count()")
+
+
+def test_counts_of_unchanged_partitions_are_reused_and_changed_ones_recounted() -> None:
+    cache = PartitionCountCache(max_entries=100)
+    first = ScriptedClient([*MONTHS])
+    EventStore(first, cache).search("org", parse_search_body(b'{"offset":5000}'))  # type: ignore[arg-type]
+    same = ScriptedClient([FINGERPRINTS])
+    page = EventStore(same, cache).search("org", parse_search_body(b'{"offset":6000}'))  # type: ignore[arg-type]
+    assert page.total == 1234 and len(same.sent) == 1  # the counts came from the cache
+    changed = ScriptedClient([[("202605", "f1"), ("202606", "f3")], [("202606", date(2026, 6, 1), 240)]])
+    page = EventStore(changed, cache).search("org", parse_search_body(b'{"offset":6000}'))  # type: ignore[arg-type]
+    assert page.total == 1240 and changed.parameters[1]["partitions"] == ["202606"]
+
+
+def test_cached_counts_belong_to_one_organization_and_one_filter_set() -> None:
+    cache = PartitionCountCache(max_entries=100)
+    EventStore(ScriptedClient([*MONTHS]), cache).search("org", parse_search_body(b'{"offset":5000}'))  # type: ignore[arg-type]
+    for org, body in (("other", b'{"offset":5000}'), ("org", b'{"event_type":"debit","offset":5000}')):
+        client = ScriptedClient([FINGERPRINTS, [("202605", date(2026, 5, 1), 3)]])
+        page = EventStore(client, cache).search(org, parse_search_body(body))  # type: ignore[arg-type]
+        assert page.total == 3 and len(client.sent) == 2
