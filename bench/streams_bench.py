@@ -4,7 +4,10 @@ Starts the real local components (Tansu, the chdb endpoint), pre-loads the usage
 ``--records`` records over ``--keys`` replace keys (bare aiokafka producer), then on the same data:
 
 1. floor: a bare aiokafka consumer decodes every record and inserts the rows in batches of
-   ``--batch`` with clickhouse-connect (no state, no versions, no commits): records/s;
+   ``--batch`` with clickhouse-connect (no state, no versions, no commits): records/s. It does
+   the same writes as the worker, the cheapest way: rows of plain ints (``streams.rows``), one
+   column-oriented insert per batch into ``usage_event_history`` through a reusable insert
+   context; the materialized view of migration 0040 copies them into ``usage_events``;
 2. worker: one streams worker (subprocess, default settings) drains the topic into its own
    database: records/s from its first visible row to the last, and from its start;
 3. steady load: ``--rate`` records/s for ``--seconds`` s into the running worker; lag of each
@@ -31,14 +34,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.clickhouse import make_client
-from core.names import USAGE_EVENT_HISTORY, USAGE_EVENTS
+from core.names import USAGE_EVENT_HISTORY
 from core.records import UsageRecord
 from core.settings import ClickHouseSettings, KafkaSettings
 from infra.local_components import LocalBroker, LocalClickHouse
 from infra.migrate import apply_migrations
 from infra.processes import free_port, start_process, stop_process
 from infra.topics import provision_topics
-from streams.rows import COLUMNS, build_row
+from streams.rows import COLUMNS, build_row, event_id_int, to_columns
 from streams.versioning import KeyState
 
 GRANULARITIES = ("hourly", "daily", "weekly", "monthly")
@@ -85,6 +88,9 @@ async def preload(kafka: KafkaSettings, count: int, keys: int) -> float:
 async def floor_loop(kafka: KafkaSettings, clickhouse: ClickHouseSettings, count: int, batch: int) -> float:
     """Decode + insert in batches, nothing else: the cost any Kafka → ClickHouse loop pays."""
     client = make_client(clickhouse)
+    context = client.create_insert_context(
+        USAGE_EVENT_HISTORY, column_names=list(COLUMNS), column_oriented=True
+    )
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     partitions = [TopicPartition(kafka.usage_topic, p) for p in range(kafka.partitions)]
@@ -100,11 +106,10 @@ async def floor_loop(kafka: KafkaSettings, clickhouse: ClickHouseSettings, count
                     state = KeyState(
                         record.ingested_at_us, message.partition, message.offset, record.ingested_at_us
                     )
-                    rows.append(build_row(record, state))
+                    rows.append(build_row(record, state, event_id_int(message.key or b"")))
             seen += sum(len(m) for m in fetched.values())
             if len(rows) >= batch or (seen >= count and rows):
-                await asyncio.to_thread(client.insert, USAGE_EVENT_HISTORY, rows, column_names=list(COLUMNS))
-                await asyncio.to_thread(client.insert, USAGE_EVENTS, rows, column_names=list(COLUMNS))
+                await asyncio.to_thread(client.insert, data=to_columns(rows), context=context)
                 rows = []
     finally:
         await consumer.stop()

@@ -1,9 +1,9 @@
 """The replace agent: batch, plan, dead-letter, insert, store state, and only then ack.
 
 Commit protocol. Faust commits, every ``commit_interval_s``, the highest *contiguous acked*
-offset of each partition. The agent reads with ``noack_take`` (events are never acked
-automatically, not even when the generator is closed on shutdown) and acks a batch's events
-only after, in this order:
+offset of each partition. The agent takes events straight from its stream's channel queue
+(``streams.intake``; nothing is acked automatically) and acks a batch's events only after, in
+this order:
 
 1. poison records were delivered to the dead-letter topic (awaited),
 2. the ClickHouse insert of the batch succeeded (retried with backoff forever: no crash,
@@ -13,6 +13,13 @@ only after, in this order:
 So an offset is committed only for records whose rows are in ClickHouse. A crash anywhere
 before the commit makes the records come back; ``streams.versioning`` explains why they then
 change nothing.
+
+Pipelining: a batch is handled in its own task while the intake collects the next one. At most
+one batch is handled at a time and in order: the next starts only after the previous one stored
+its states and acked its events, so planning always sees the states of the batch before, and
+acks stay in log order. A batch closes when it holds ``batch_max_rows`` records, when it is
+``batch_max_seconds`` old, or, as soon as the previous batch is done, when it is at least
+``batch_linger_s`` old (low lag at low rates, big batches under load).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from faust.streams import _current_event
 from faust.types import EventT, StreamT, TableT, TopicT
 
 from streams.batch import BatchPlan, Incoming, plan_batch
+from streams.intake import Intake
 from streams.settings import StreamsSettings
 from streams.sink import ClickHouseSink
 from streams.versioning import KeyState
@@ -54,16 +62,17 @@ def register_agents(
         # 67 such stalls per 40k records). One batch writes up to ``batch_max_rows`` states at
         # once: let one batch's worth wait; beyond that Faust's backpressure applies again.
         app.producer.buffer.max_messages = max(100, settings.batch_max_rows)
-        # Pipelining: a batch is handled in its own task while ``noack_take`` fills the next one
-        # (it does not take events while the agent's loop body runs). At most one batch is
-        # handled at a time and in order: the next starts only after the previous one stored its
-        # states and acked its events, so planning always sees the states of the batch before.
+        intake = Intake(stream, settings.batch_max_rows, settings.batch_max_seconds, settings.batch_linger_s)
         handling: asyncio.Task[None] | None = None
         try:
-            async for events in stream.noack_take(settings.batch_max_rows, within=settings.batch_max_seconds):
+            while True:
+                try:
+                    events = await intake.next_batch(handling)
+                except StopAsyncIteration:  # Faust ends the channel when the stream stops
+                    break
                 if handling is not None:
                     await handling
-                handling = asyncio.create_task(handle_batch(stream, list(events), table, dead_letters, sink))
+                handling = asyncio.create_task(handle_batch(intake, events, table, dead_letters, sink))
             if handling is not None:
                 await handling
         finally:
@@ -78,10 +87,8 @@ def _incoming(event: EventT) -> Incoming:
 
 def _enter(event: EventT) -> None:
     # Table reads and writes find their partition (store shard, changelog partition) through
-    # Faust's "current event" context variable; make it the event the key came from. Only the
-    # context variable of this task: ``Stream._set_current_event`` would also overwrite the
-    # stream's ``current_event`` attribute, which the take buffer reads from another task (it
-    # then buffered a wrong event: a lost record and a duplicate).
+    # Faust's "current event" context variable; make it the event the key came from (only the
+    # context variable of this task).
     _current_event.set(weakref.ref(event))
 
 
@@ -116,7 +123,7 @@ async def _send_dead_letters(plan: BatchPlan, events: Sequence[EventT], dead_let
 
 
 async def handle_batch(
-    stream: StreamT,
+    intake: Intake,
     events: list[EventT],
     table: TableT,
     dead_letters: TopicT,
@@ -126,20 +133,19 @@ async def handle_batch(
     plan = plan_batch([_incoming(event) for event in events], _stored_states(table, events))
     planned = time.monotonic()
     await _send_dead_letters(plan, events, dead_letters)
-    if plan.history_rows:
-        await sink.write(plan.current_rows, plan.history_rows)
+    if plan.rows:
+        await sink.write(plan.rows)
     inserted = time.monotonic()
     for key, (state, index) in plan.states.items():
         _enter(events[index])
         table[key] = state.to_bytes()
     stored = time.monotonic()
-    for event in events:
-        await stream.ack(event)
+    intake.ack(events)
     log.info(
         "batch: %d records, %d rows, %d replays, %d dead letters; plan %.3f s, insert %.3f s, "
         "table %.3f s, ack %.3f s",
         len(events),
-        len(plan.history_rows),
+        len(plan.rows),
         plan.replays,
         len(plan.dead_letters),
         planned - started,

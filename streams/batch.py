@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.records import RecordError, ReplaceKey, UsageRecord
-from streams.rows import build_row, parse_period_start
+from streams.rows import build_row, event_id_int, parse_period_start
 from streams.versioning import KeyState, next_state
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
+class Incoming(NamedTuple):
     """A record as consumed: raw key and value with its log position."""
 
     key: bytes | None
@@ -29,50 +28,58 @@ class DeadLetter:
 
 @dataclass
 class BatchPlan:
-    """What a batch does: rows to insert, then table states to store, then everything is acked."""
+    """What a batch does: rows to insert, then table states to store, then everything is acked.
 
-    current_rows: list[tuple[Any, ...]] = field(default_factory=list)  # one per key (its latest)
-    history_rows: list[tuple[Any, ...]] = field(default_factory=list)  # every accepted write
+    ``rows`` holds every accepted write, in log order: they go to ``usage_event_history``, whose
+    materialized view copies them into ``usage_events`` (infra/migrations/0040), where the
+    highest version per key (the batch's last write of that key) is the current value.
+    """
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
     states: dict[bytes, tuple[KeyState, int]] = field(default_factory=dict)  # key -> (state, index)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     replays: int = 0
 
 
-def decode(item: Incoming) -> UsageRecord:
-    """The record, checked: raises ``RecordError`` for anything that can never be processed."""
+def decode(item: Incoming) -> tuple[UsageRecord, bytes]:
+    """The record and its canonical key bytes, checked: ``RecordError`` if it can never be processed."""
     if item.key is None or item.value is None:
         raise RecordError("record without key or value")
     record = UsageRecord.from_bytes(item.value)
     # Fast path: ingress produces exactly ``record.key.to_bytes()``; other encodings of the same
     # key (whitespace, escapes) are still accepted through the parse.
-    if item.key != record.key.to_bytes() and ReplaceKey.from_bytes(item.key) != record.key:
+    canonical = record.key.to_bytes()
+    if item.key != canonical and ReplaceKey.from_bytes(item.key) != record.key:
         raise RecordError("Kafka key does not match the record's replace key")
     parse_period_start(record.period_start)
     if record.ingested_at_us <= 0 or record.created_at_us < 0:
         raise RecordError("timestamps must be positive microseconds")
-    return record
+    return record, canonical
 
 
 def plan_batch(items: Sequence[Incoming], stored: Mapping[bytes, KeyState]) -> BatchPlan:
     """Applies ``items`` in order on top of ``stored`` (the table's states for their keys)."""
     plan = BatchPlan()
-    latest: dict[bytes, tuple[Any, ...]] = {}
+    states = plan.states
+    rows = plan.rows
+    event_ids: dict[bytes, int] = {}
     for index, item in enumerate(items):
         try:
-            record = decode(item)
+            record, canonical = decode(item)
         except RecordError as exc:
             plan.dead_letters.append(DeadLetter(index, str(exc)))
             continue
         key = item.key
         assert key is not None
-        previous = plan.states[key][0] if key in plan.states else stored.get(key)
+        known = states.get(key)
+        previous = known[0] if known is not None else stored.get(key)
         state = next_state(previous, item.partition, item.offset, record.ingested_at_us)
         if state is None:
             plan.replays += 1
             continue
-        row = build_row(record, state)
-        plan.states[key] = (state, index)
-        plan.history_rows.append(row)
-        latest[key] = row
-    plan.current_rows = list(latest.values())
+        event_id = event_ids.get(canonical)
+        if event_id is None:
+            event_id = event_ids[canonical] = event_id_int(canonical)
+        states[key] = (state, index)
+        rows.append(build_row(record, state, event_id))
     return plan

@@ -1,10 +1,16 @@
-"""ClickHouse rows from usage records: pure logic, no ClickHouse client import."""
+"""ClickHouse rows from usage records: pure logic, no ClickHouse client import.
+
+Rows hold plain ints where the column types allow it, which clickhouse-connect writes without a
+per-value conversion: ``DateTime`` as seconds, ``DateTime64(6)`` as microseconds, ``UUID`` as
+its 128-bit integer (clickhouse-connect 1.12 ``datatypes/temporal.py`` and ``special.py``
+take ints as is when the column's first value is an int).
+"""
 
 from __future__ import annotations
 
 import functools
-import uuid
-from datetime import UTC, datetime, timedelta
+import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from core.names import USAGE_EVENT_COLUMNS
@@ -13,14 +19,8 @@ from streams.versioning import KeyState
 
 COLUMNS = USAGE_EVENT_COLUMNS  # the same for usage_events and usage_event_history
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-
-def from_micros(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-@functools.lru_cache(maxsize=4096)  # few distinct periods; parsed twice per record otherwise
+@functools.lru_cache(maxsize=4096)  # few distinct periods
 def parse_period_start(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
@@ -31,22 +31,42 @@ def parse_period_start(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def build_row(record: UsageRecord, state: KeyState) -> tuple[Any, ...]:
+@functools.lru_cache(maxsize=4096)
+def period_start_seconds(text: str) -> int:
+    """``period_start`` as seconds since the epoch (the ``DateTime`` column's value)."""
+    return int(parse_period_start(text).timestamp())
+
+
+def event_id_int(key_bytes: bytes) -> int:
+    """The event ID as a UUID's integer, from the canonical replace key bytes.
+
+    Same digest as ``ReplaceKey.event_id`` (``uuid.UUID(bytes=digest)``, whose ``.int`` is the
+    digest read big-endian), without building the key and the UUID string per record.
+    """
+    return int.from_bytes(hashlib.blake2b(key_bytes, digest_size=16).digest(), "big")
+
+
+def build_row(record: UsageRecord, state: KeyState, event_id: int) -> tuple[Any, ...]:
     """One row in ``COLUMNS`` order. Deterministic: a replay builds exactly the same row."""
     return (
         record.org_id,
         record.customer_id,
         record.metric_key,
         record.granularity,
-        parse_period_start(record.period_start),
-        uuid.UUID(record.event_id),
+        period_start_seconds(record.period_start),
+        event_id,
         record.external_customer_id,
         record.event_type,
         record.value,
-        from_micros(record.created_at_us),
+        record.created_at_us,
         record.properties,
-        from_micros(record.ingested_at_us),
+        record.ingested_at_us,
         state.version,
         state.partition,
         state.offset,
     )
+
+
+def to_columns(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows transposed into columns (``column_oriented=True`` inserts)."""
+    return list(zip(*rows, strict=True))

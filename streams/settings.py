@@ -22,6 +22,9 @@ class StreamsSettings(BaseSettings):
     # Sink batches: flush at this many records or after this many seconds, whichever comes first.
     batch_max_rows: int = Field(default=10_000, ge=1)
     batch_max_seconds: float = Field(default=1.0, gt=0)
+    # A batch also closes as soon as the previous one is done, once it is this old: low lag at
+    # low rates, while under load batches grow to what accumulates during one insert.
+    batch_linger_s: float = Field(default=0.2, ge=0)
     # ClickHouse retry backoff (exponential, capped); the worker never gives up.
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=5.0, gt=0)

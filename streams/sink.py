@@ -4,50 +4,55 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.clickhouse import make_client
-from core.names import USAGE_EVENT_HISTORY, USAGE_EVENTS
+from core.names import USAGE_EVENT_HISTORY
 from core.settings import ClickHouseSettings
 from streams.backoff import backoff_delays
-from streams.rows import COLUMNS
+from streams.rows import COLUMNS, to_columns
 from streams.settings import StreamsSettings
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
+    from clickhouse_connect.driver.insert import InsertContext
 
 log = logging.getLogger(__name__)
 
 
 class ClickHouseSink:
-    """Writes current rows and history rows. ``write`` returns only once both inserts succeeded.
+    """Writes a batch's rows. ``write`` returns only once the insert succeeded.
 
-    Both inserts are idempotent for a replayed batch: the rows are identical (same version), so
-    ReplacingMergeTree keeps one. The blocking client runs in a thread so the event loop (group
-    heartbeats, Faust's services) keeps running while ClickHouse is slow or down.
+    One insert per batch, into ``usage_event_history``; its materialized view (migration 0040)
+    copies the same rows into ``usage_events`` within that insert, so Python serializes every
+    row once. The insert is idempotent for a replayed batch: the rows are identical (same
+    version), so ReplacingMergeTree keeps one in each table. Rows are sent column-oriented
+    through one reusable insert context (column types read once per connection, not per
+    insert). The blocking client runs in a thread so the event loop (group heartbeats, Faust's
+    services) keeps running while ClickHouse is slow or down.
     """
 
     def __init__(self, clickhouse: ClickHouseSettings, streams: StreamsSettings) -> None:
         self._clickhouse = clickhouse
         self._streams = streams
         self._client: Client | None = None
+        self._context: InsertContext | None = None
 
-    def _insert(self, current: Sequence[Sequence[Any]], history: Sequence[Sequence[Any]]) -> None:
-        if self._client is None:
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        if self._client is None or self._context is None:
             self._client = make_client(self._clickhouse)
-        if history:
-            self._client.insert(USAGE_EVENT_HISTORY, history, column_names=list(COLUMNS))
-        if current:
-            self._client.insert(USAGE_EVENTS, current, column_names=list(COLUMNS))
+            self._context = self._client.create_insert_context(
+                USAGE_EVENT_HISTORY, column_names=list(COLUMNS), column_oriented=True
+            )
+        self._client.insert(data=to_columns(rows), context=self._context)
 
-    async def write(self, current: Sequence[Sequence[Any]], history: Sequence[Sequence[Any]]) -> None:
+    async def write(self, rows: list[tuple[Any, ...]]) -> None:
         delays = backoff_delays(self._streams.retry_initial_s, self._streams.retry_max_s)
         attempt = 0
         while True:
             attempt += 1
             try:
-                await asyncio.to_thread(self._insert, current, history)
+                await asyncio.to_thread(self._insert, rows)
                 if attempt > 1:
                     log.warning("ClickHouse insert succeeded after %d attempts", attempt)
                 return
@@ -60,6 +65,7 @@ class ClickHouseSink:
                 await asyncio.sleep(delay)
 
     def _close(self) -> None:
+        self._context = None
         if self._client is not None:
             try:
                 self._client.close()

@@ -38,14 +38,13 @@ the topic's partition count differs from the configuration (``streams.guards``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
 
-@dataclass(frozen=True, slots=True)
-class KeyState:
-    """What the table keeps per replace key."""
+class KeyState(NamedTuple):
+    """What the table keeps per replace key (immutable; a tuple: cheap to build per record)."""
 
     version: int
     partition: int

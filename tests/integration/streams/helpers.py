@@ -86,7 +86,10 @@ def current_values(clickhouse: ClickHouseSettings) -> dict[str, float]:
 def snapshot(clickhouse: ClickHouseSettings, table: str) -> list[tuple[object, ...]]:
     client = make_client(clickhouse)
     try:
-        return client.query(f"SELECT * FROM {table} FINAL ORDER BY event_id, version").result_rows
+        return [
+            tuple(r)
+            for r in client.query(f"SELECT * FROM {table} FINAL ORDER BY event_id, version").result_rows
+        ]
     finally:
         client.close()
 

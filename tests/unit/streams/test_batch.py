@@ -9,7 +9,7 @@ from core.records import UsageRecord
 from streams.backoff import backoff_delays
 from streams.batch import Incoming, plan_batch
 from streams.guards import partition_problems
-from streams.rows import COLUMNS
+from streams.rows import COLUMNS, event_id_int, to_columns
 from streams.versioning import KeyState
 
 T0 = 1_780_000_000_000_000
@@ -31,28 +31,43 @@ def column(row: tuple[object, ...], name: str) -> object:
     return row[COLUMNS.index(name)]
 
 
-def test_last_write_per_key_is_the_current_row_and_every_write_is_history() -> None:
+def test_every_write_is_a_row_and_the_last_write_per_key_is_its_state() -> None:
     a1, a2, b = usage(1, T0), usage(5, T0 + 1), usage(9, T0 + 2, granularity="hourly")
     plan = plan_batch([incoming(a1, 0), incoming(a2, 1), incoming(b, 2)], {})
-    assert len(plan.history_rows) == 3
-    assert sorted(column(r, "value") for r in plan.current_rows) == [5.0, 9.0]
+    assert [column(r, "value") for r in plan.rows] == [1.0, 5.0, 9.0]
     assert {k: s.offset for k, (s, _) in plan.states.items()} == {a1.key.to_bytes(): 1, b.key.to_bytes(): 2}
-    row = next(r for r in plan.current_rows if column(r, "value") == 5.0)
-    assert column(row, "event_id") == uuid.UUID(a2.event_id)
-    assert column(row, "period_start") == datetime(2026, 11, 20, tzinfo=UTC)
-    assert column(row, "version") == T0 + 1 and column(row, "source_offset") == 1
+    row = plan.rows[1]
+    # The latest write of a key has its highest version: usage_events (ReplacingMergeTree) keeps it.
+    assert (column(plan.rows[0], "version"), column(row, "version")) == (T0, T0 + 1)
+    assert column(row, "source_offset") == 1
+    # Plain ints that clickhouse-connect writes as is: UUID, DateTime (s), DateTime64(6) (us).
+    assert column(row, "event_id") == uuid.UUID(a2.event_id).int
+    assert column(row, "period_start") == int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
+    assert column(row, "ingested_at") == T0 + 1 and column(row, "created_at") == T0 + 1 - 5
+
+
+def test_event_id_from_key_bytes_equals_the_records_event_id() -> None:
+    record = usage(1, T0, period="2026-11-21T00:00:00Z")
+    assert event_id_int(record.key.to_bytes()) == uuid.UUID(record.event_id).int
+
+
+def test_rows_transpose_into_columns() -> None:
+    plan = plan_batch([incoming(usage(v, T0 + v), o) for o, v in enumerate([3, 1])], {})
+    columns = to_columns(plan.rows)
+    assert len(columns) == len(COLUMNS)
+    assert columns[COLUMNS.index("value")] == (3.0, 1.0)
 
 
 def test_replays_against_stored_state_produce_nothing() -> None:
     a = usage(1, T0)
     stored = {a.key.to_bytes(): KeyState(T0, 0, 3, T0)}
     plan = plan_batch([incoming(a, 3)], stored)
-    assert plan.replays == 1 and not plan.history_rows and not plan.states
+    assert plan.replays == 1 and not plan.rows and not plan.states
 
 
 def test_same_batch_replanned_gives_identical_rows() -> None:
     items = [incoming(usage(v, T0 + v), o) for o, v in enumerate([3, 1, 2])]
-    assert plan_batch(items, {}).history_rows == plan_batch(items, {}).history_rows
+    assert plan_batch(items, {}).rows == plan_batch(items, {}).rows
 
 
 def test_poison_records_become_dead_letters_and_the_rest_goes_on() -> None:
@@ -68,7 +83,7 @@ def test_poison_records_become_dead_letters_and_the_rest_goes_on() -> None:
     plan = plan_batch(items, {})
     assert [d.index for d in plan.dead_letters] == [0, 1, 2, 3]
     assert all(d.reason for d in plan.dead_letters)
-    assert [column(r, "value") for r in plan.current_rows] == [2.0]
+    assert [column(r, "value") for r in plan.rows] == [2.0]
 
 
 def test_backoff_grows_and_is_capped() -> None:

@@ -1,0 +1,1 @@
+DROP VIEW IF EXISTS usage_events_from_history_mv;

@@ -1,0 +1,91 @@
+"""Batches of events taken straight from the agent stream's channel queue, acked by hand.
+
+Faust's ``Stream`` iteration (and ``noack_take`` on top of it) costs per event an event-loop
+round (``await asyncio.sleep(0)``), sensor calls, a processor coroutine and the take buffer's
+events. The agent needs none of that: it reads whole batches. ``Intake`` drains the queue that
+Faust's conductor fills for the agent's stream (``stream.channel.queue``: the stream's channel
+is already the iterator channel registered with the conductor by ``app.stream``) and does, per
+event, what ``Stream._py_aiter`` of faust-streaming 0.15.3 does before yielding it:
+
+* raise an error that was thrown into the channel;
+* skip (and ack) an event of an older consumer generation or taken while flow control is
+  suspended (a rebalance: Faust drops those events the same way);
+* track the message as unacked in the consumer (``Consumer.track_message`` inlined, as Faust
+  does), which is what makes a rebalance wait for it and keeps commits below it.
+
+``ack`` does what ``Stream.ack`` does: ``event.ack()`` marks the offset as safe to commit once
+no other stream holds the message. Nothing is acked automatically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+# How often a partly filled batch checks whether it may close (queue empty, previous batch busy).
+POLL_S = 0.005
+
+
+class Intake:
+    def __init__(self, stream: faust.Stream, max_rows: int, max_seconds: float, linger_s: float) -> None:
+        self._stream = stream
+        self._app = stream.app
+        channel: Any = stream.channel
+        self._queue = channel.queue
+        self._max_rows = max_rows
+        self._max_seconds = max_seconds
+        self._linger_s = min(linger_s, max_seconds)
+        consumer = self._app.consumer
+        self._add_unacked = consumer.unacked.add
+        self._acking_topics = self._app.topics.acking_topics
+        self._on_message_in = self._app.sensors.on_message_in
+        self._on_message_out = self._app.sensors.on_message_out
+
+    async def next_batch(self, previous: asyncio.Task[None] | None) -> list[EventT]:
+        """The next batch (never empty): closes when full, too old, or ``previous`` is done."""
+        queue = self._queue
+        batch: list[EventT] = []
+        first_at = 0.0
+        while True:
+            if not batch:
+                self._admit(await queue.get(), batch)  # raises an error thrown into the channel
+                first_at = time.monotonic()
+            while len(batch) < self._max_rows and not queue.empty():
+                if queue._errors:
+                    raise queue._errors.popleft()
+                self._admit(queue.get_nowait(), batch)
+            if batch:
+                age = time.monotonic() - first_at
+                if (
+                    len(batch) >= self._max_rows
+                    or age >= self._max_seconds
+                    or (age >= self._linger_s and (previous is None or previous.done()))
+                ):
+                    return batch
+                await asyncio.sleep(POLL_S)
+
+    def _admit(self, item: Any, batch: list[EventT]) -> None:
+        if not isinstance(item, EventT):
+            return  # not an event (a value sent to the channel in-process): nothing to commit
+        message = item.message
+        app = self._app
+        if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
+            self.ack((item,))  # as Faust does with a skipped event
+            return
+        if message.topic in self._acking_topics and not message.tracked:
+            message.tracked = True
+            self._add_unacked(message)
+            self._on_message_in(message.tp, message.offset, message)
+        batch.append(item)
+
+    def ack(self, events: Sequence[EventT]) -> None:
+        on_message_out = self._on_message_out
+        for event in events:
+            if event.ack():
+                message = event.message
+                on_message_out(message.tp, message.offset, message)
