@@ -1,6 +1,6 @@
 """Match counts per partition, reused while the partition's parts stay the same (pure).
 
-A whole-organization search needs its matches counted per month (``query.paging``), which means
+A whole-organization search needs its matches counted per day (``query.paging``), which means
 reading every current value of the organization: hundreds of milliseconds at 10 million values.
 Parts are immutable, and every version of a value lives in one partition (the partition key
 ``toYYYYMM(period_start)`` is part of the replace key), so the matches of one partition can only
@@ -17,26 +17,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-MonthCounts = tuple[tuple[date, int], ...]  # matches per calendar month of created_at
+DayCounts = tuple[tuple[date, int], ...]  # matches per UTC day of created_at
 
 
 @dataclass(frozen=True)
 class Lookup:
-    cached: dict[str, MonthCounts]  # partition ID -> counts still valid
+    cached: dict[str, DayCounts]  # partition ID -> counts still valid
     stale: list[str]  # partition IDs to count again (never counted, or their parts changed)
 
 
 class PartitionCountCache:
-    """An LRU of ``(search, partition) -> (parts fingerprint, month counts)``; thread-safe."""
+    """An LRU of ``(search, partition) -> (parts fingerprint, day counts)``; thread-safe."""
 
     def __init__(self, max_entries: int) -> None:
         self._max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], tuple[str, MonthCounts]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[str, DayCounts]] = OrderedDict()
         self._lock = threading.Lock()
 
     def lookup(self, search: str, fingerprints: Mapping[str, str]) -> Lookup:
         """``fingerprints``: partition ID -> fingerprint of its active parts, for every partition."""
-        cached: dict[str, MonthCounts] = {}
+        cached: dict[str, DayCounts] = {}
         stale: list[str] = []
         with self._lock:
             for partition, fingerprint in fingerprints.items():
@@ -48,7 +48,7 @@ class PartitionCountCache:
                     stale.append(partition)
         return Lookup(cached, sorted(stale))
 
-    def store(self, search: str, partition: str, fingerprint: str, counts: MonthCounts) -> None:
+    def store(self, search: str, partition: str, fingerprint: str, counts: DayCounts) -> None:
         with self._lock:
             self._entries[(search, partition)] = (fingerprint, counts)
             self._entries.move_to_end((search, partition))
@@ -56,10 +56,11 @@ class PartitionCountCache:
                 self._entries.popitem(last=False)
 
 
-def merge_month_counts(per_partition: Iterable[MonthCounts]) -> list[tuple[date, int]]:
-    """Matches per month over all partitions (a weekly value may fall in the next month), ascending."""
+def merge_day_counts(per_partition: Iterable[DayCounts]) -> list[tuple[date, int]]:
+    """Matches per day over all partitions (a weekly value may lie in the next month, so one day
+    can have matches in two partitions), ascending."""
     totals: dict[date, int] = {}
     for counts in per_partition:
-        for month, count in counts:
-            totals[month] = totals.get(month, 0) + count
-    return sorted((month, count) for month, count in totals.items() if count)
+        for day, count in counts:
+            totals[day] = totals.get(day, 0) + count
+    return sorted((day, count) for day, count in totals.items() if count)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from query import sql
-from query.count_cache import MonthCounts, PartitionCountCache, merge_month_counts
+from query.count_cache import DayCounts, PartitionCountCache, merge_day_counts
 from query.events import event_from_row
 from query.paging import page_window
 from query.search import DEFAULT_LIMIT, SearchRequest
@@ -52,12 +52,13 @@ class EventStore:
         return SearchPage(events, self._total(org_id, request, rows))
 
     def _search_in_two_steps(self, org_id: str, request: SearchRequest) -> SearchPage:
-        """Possibly millions of matches. Count them per month of created_at (the exact total, no
-        sort), order only the months holding the page, as narrow rows (event_id, version), then
-        read the page's events by partition + event_id. A version replaced in between (the last
-        read finds a newer one, which might no longer match the filters) makes the page start
-        again, a bounded number of times; the last attempt keeps the newer (current) values."""
-        counts = self._month_counts(org_id, request)
+        """Possibly millions of matches. Count them per day of created_at (the exact total, no
+        sort; cached per partition), order only the days holding the page, as narrow rows
+        (event_id, version, period_start), then read the page's events by period + event_id. A version
+        replaced in between (the last read finds a newer one, which might no longer match the
+        filters) makes the page start again, a bounded number of times; the last attempt keeps
+        the newer (current) values."""
+        counts = self._day_counts(org_id, request)
         total = sum(count for _, count in counts)
         window = page_window(counts, request.offset, request.limit)
         if window is None:
@@ -78,21 +79,21 @@ class EventStore:
         events = [event_from_row(newest[key[0]][:-1]) for key in keys if key[0] in newest]
         return SearchPage(events, total)
 
-    def _month_counts(self, org_id: str, request: SearchRequest) -> list[tuple[Any, int]]:
-        """Matches per month: cached partitions as they were, the others (parts changed) counted now."""
+    def _day_counts(self, org_id: str, request: SearchRequest) -> list[tuple[Any, int]]:
+        """Matches per day: cached partitions as they were, the others (parts changed) counted now."""
         search = repr((org_id, replace(request, limit=DEFAULT_LIMIT, offset=0)))
         fingerprints = {str(row[0]): str(row[1]) for row in self._rows(sql.partition_fingerprints())}
         lookup = self._counts.lookup(search, fingerprints)
         counts = lookup.cached
         if lookup.stale:
             fresh: dict[str, list[tuple[Any, int]]] = {partition: [] for partition in lookup.stale}
-            for partition, month, count in self._rows(sql.month_counts(org_id, request, lookup.stale)):
-                fresh[str(partition)].append((month, int(count)))
+            for partition, day, count in self._rows(sql.day_counts(org_id, request, lookup.stale)):
+                fresh[str(partition)].append((day, int(count)))
             for partition, rows in fresh.items():
-                month_counts: MonthCounts = tuple(rows)
-                self._counts.store(search, partition, fingerprints[partition], month_counts)
-                counts[partition] = month_counts
-        return merge_month_counts(counts.values())
+                day_counts: DayCounts = tuple(rows)
+                self._counts.store(search, partition, fingerprints[partition], day_counts)
+                counts[partition] = day_counts
+        return merge_day_counts(counts.values())
 
     def _newest_by_id(self, org_id: str, keys: list[Any]) -> dict[Any, Any]:
         if not keys:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from query.count_cache import PartitionCountCache, merge_month_counts
+from query.count_cache import PartitionCountCache, merge_day_counts
 
 MAY, JUNE = date(2026, 5, 1), date(2026, 6, 1)
 
@@ -36,8 +36,8 @@ def test_a_cache_of_size_zero_keeps_nothing() -> None:
     assert cache.lookup("s", {"p1": "f"}).stale == ["p1"]
 
 
-def test_months_are_summed_over_partitions_in_order_without_empty_months() -> None:
+def test_days_are_summed_over_partitions_in_order_without_empty_days() -> None:
     # A weekly value of the May partition can fall in June.
-    merged = merge_month_counts([((JUNE, 5),), ((MAY, 10), (JUNE, 2)), ()])
+    merged = merge_day_counts([((JUNE, 5),), ((MAY, 10), (JUNE, 2)), ()])
     assert merged == [(MAY, 10), (JUNE, 7)]
-    assert merge_month_counts([((MAY, 0),)]) == []
+    assert merge_day_counts([((MAY, 0),)]) == []

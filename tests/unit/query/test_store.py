@@ -22,6 +22,10 @@ def event_row(value: float, version: int) -> tuple[Any, ...]:
     return (ID, "c", "e", "m", "credit", value, "daily", PERIOD, PERIOD, "{}", version)
 
 
+def key_row(version: int) -> tuple[Any, ...]:
+    return (ID, version, PERIOD)
+
+
 @dataclass
 class ScriptedClient:
     """Answers each query with the next scripted rows; records the SQL it was sent."""
@@ -38,13 +42,13 @@ class ScriptedClient:
 
 
 def test_whole_org_search_reads_narrow_keys_then_the_events() -> None:
-    client = ScriptedClient([*MONTHS, [(ID, 7, PERIOD, 5)], [event_row(3.0, 7)]])
+    client = ScriptedClient([*MONTHS, [key_row(7)], [event_row(3.0, 7)]])
     page = EventStore(client).search("org", parse_search_body(b'{"offset":1010}'))  # type: ignore[arg-type]
     assert page.total == 1234 and [e["value"] for e in page.events] == [3]
     assert len(client.sent) == 4 and "system.parts" in client.sent[0]
-    assert "GROUP BY partition_id, month" in client.sent[1]
+    assert "GROUP BY partition_id, day" in client.sent[1]
     assert client.parameters[1]["partitions"] == ["202605", "202606"]
-    assert "LIMIT 1 BY event_id" in client.sent[3]
+    assert "LIMIT 1 BY event_id" in client.sent[3] and client.parameters[3]["event_ids"] == [ID]
 
 
 def test_whole_org_search_past_the_end_needs_only_the_counts() -> None:
@@ -54,9 +58,7 @@ def test_whole_org_search_past_the_end_needs_only_the_counts() -> None:
 
 
 def test_a_version_replaced_between_the_steps_restarts_the_search() -> None:
-    client = ScriptedClient(
-        [*MONTHS, [(ID, 7, PERIOD, 5)], [event_row(3.0, 8)], [(ID, 8, PERIOD, 5)], [event_row(4.0, 8)]]
-    )
+    client = ScriptedClient([*MONTHS, [key_row(7)], [event_row(3.0, 8)], [key_row(8)], [event_row(4.0, 8)]])
     page = EventStore(client).search("org", parse_search_body(b"{}"))  # type: ignore[arg-type]
     assert [e["value"] for e in page.events] == [4] and len(client.sent) == 6
 
@@ -64,7 +66,7 @@ def test_a_version_replaced_between_the_steps_restarts_the_search() -> None:
 def test_attempts_are_bounded_and_keep_the_current_value() -> None:
     answers: list[list[tuple[Any, ...]]] = [*MONTHS]
     for attempt in range(MAX_SEARCH_ATTEMPTS):
-        answers += [[(ID, attempt, PERIOD, 1)], [event_row(float(attempt), attempt + 1)]]
+        answers += [[key_row(attempt)], [event_row(float(attempt), attempt + 1)]]
     client = ScriptedClient(answers)
     page = EventStore(client).search("org", parse_search_body(b"{}"))  # type: ignore[arg-type]
     assert [e["value"] for e in page.events] == [MAX_SEARCH_ATTEMPTS - 1]
