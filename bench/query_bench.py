@@ -31,6 +31,7 @@ from core.settings import ClickHouseSettings
 from infra.local_components import LocalClickHouse
 from infra.migrate import apply_migrations
 from infra.processes import free_port, start_process, stop_process, wait_for_port
+from query.count_cache import PartitionCountCache
 from query.search import parse_search_body
 from query.store import EventStore
 
@@ -61,14 +62,21 @@ def load(client: Any, org: str, events: int, seed: int) -> None:
     )
 
 
-def replace_some(client: Any, org: str, every: int) -> None:
-    """A second, unmerged version for every ``every``-th value (exercises the replace on read)."""
+def replace_some(client: Any, org: str, every: int, latest_month_only: bool = False) -> None:
+    """A second, unmerged version for every ``every``-th value (exercises the replace on read); with
+    ``latest_month_only`` only values of the latest month (re-sent open periods, the usual case)."""
+    latest = (
+        f"AND toYYYYMM(period_start) = (SELECT max(toYYYYMM(period_start)) FROM usage_events "
+        f"WHERE org_id = '{org}')"
+        if latest_month_only
+        else ""
+    )
     client.command(
         f"""
         INSERT INTO usage_events
         SELECT org_id, customer_id, metric_key, granularity, period_start, event_id, external_customer_id,
                event_type, value + 1, created_at, properties, now64(6), version + 1, 0, source_offset
-        FROM usage_events FINAL WHERE org_id = '{org}' AND source_offset % {every} = 0
+        FROM usage_events FINAL WHERE org_id = '{org}' AND source_offset % {every} = 0 {latest}
         """
     )
 
@@ -108,12 +116,21 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=50, help="measured requests per selective scenario")
     parser.add_argument(
-        "--scan-requests", type=int, default=10, help="measured requests per whole-organization scenario"
+        "--scan-requests",
+        type=int,
+        default=10,
+        help="measured requests of the cold whole-organization scenario",
     )
     parser.add_argument(
         "--merged",
         action="store_true",
-        help="merge the table (OPTIMIZE FINAL) before measuring, then add 1%% fresh unmerged versions",
+        help="merge the table (OPTIMIZE FINAL) before measuring, then add fresh unmerged versions",
+    )
+    parser.add_argument(
+        "--fresh-latest-month",
+        action="store_true",
+        help="with --merged: the fresh versions are 10%% of the latest month's values (default: 1%% "
+        "of every month's, the worst case for FINAL)",
     )
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="chdb data directory (default: a temp dir)"
@@ -148,14 +165,18 @@ def main() -> None:
         if args.merged:
             for table in ("usage_events", "usage_events_by_customer", "usage_event_locator"):
                 client.command(f"OPTIMIZE TABLE {table} FINAL")
-            replace_some(client, ORG, 100)
+            if args.fresh_latest_month:
+                replace_some(client, ORG, 10, latest_month_only=True)
+            else:
+                replace_some(client, ORG, 100)
         load_s = time.perf_counter() - started
         parts = client.command(
             "SELECT count() FROM system.parts WHERE database = 'quivly_bench' AND active "
             "AND table = 'usage_events'"
         )
+        fresh = "10% of the latest month" if args.merged and args.fresh_latest_month else "1% of every month"
         print(
-            f"loaded {args.events:,} events (+{other:,} of other orgs, 1% replaced unmerged) "
+            f"loaded {args.events:,} events (+{other:,} of other orgs; fresh unmerged versions: {fresh}) "
             f"in {load_s:.1f} s; {parts} parts"
         )
 
@@ -179,6 +200,7 @@ def main() -> None:
             "\nreproduce: .venv/bin/python bench/query_bench.py "
             f"--events {args.events} --requests {args.requests} --scan-requests {args.scan_requests}"
             + (" --merged" if args.merged else "")
+            + (" --fresh-latest-month" if args.fresh_latest_month else "")
         )
     finally:
         if service is not None:
@@ -187,7 +209,7 @@ def main() -> None:
 
 
 def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Namespace) -> None:
-    store = EventStore(client)
+    store = EventStore(client, PartitionCountCache(max_entries=100_000))
     rng = random.Random(1)
     ids = [
         str(row[0])
@@ -212,11 +234,18 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
             "created_at_from": f"2020-01-{1 + i % min(days, 20):02d}T00:00:00Z",
             "created_at_to": f"2020-01-{2 + i % min(days, 20):02d}T12:00:00Z",
         },
-        "search by property (whole org)": lambda i: {
-            "event_property_filters": {"region": f"r{i % 5}"},
+        # A filter set never searched before: every partition is counted (cold count cache).
+        "whole org, new property filter": lambda i: {
+            "event_property_filters": {"region": f"r{i % 5}", "status_code": 200 + (i // 5 % 4) * 100},
             "limit": 100,
         },
-        "search deep offset (whole org)": lambda i: {"offset": args.events // 2 + i, "limit": 100},
+        # The pages after the first one of a search (partition counts come from the count cache).
+        "whole org, property, next pages": lambda i: {
+            "event_property_filters": {"region": "r1"},
+            "limit": 100,
+            "offset": 100 * i,
+        },
+        "whole org, deep offset": lambda i: {"offset": args.events // 2 + i, "limit": 100},
     }
     headers = {"Authorization": f"Bearer {api_key}"}
     print(HEADER)
@@ -231,8 +260,8 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
 
         print_row("fetch by id", *timed_pair(fetch_http, fetch_direct, args.requests), [])
         for name, make_body in searches.items():
-            scan = "whole org" in name
-            count, warmup = (args.scan_requests, 1) if scan else (args.requests, 3)
+            cold = "new property filter" in name  # each request counts every partition
+            count, warmup = (args.scan_requests, 1) if cold else (args.requests, 3)
             bodies = [make_body(i) for i in range(count + warmup)]
             totals: list[int] = []
 
