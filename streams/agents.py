@@ -8,7 +8,8 @@ this order:
 1. poison records were delivered to the dead-letter topic (awaited),
 2. the ClickHouse insert of the batch succeeded (retried with backoff forever: no crash,
    no ack, hence no commit while ClickHouse is down; the consumer pauses once its buffer is full),
-3. the new key states were written to the table (which produces the changelog).
+3. the new key states were written to the table and its changelog records are in the log
+   (``streams.state``).
 
 So an offset is committed only for records whose rows are in ClickHouse. A crash anywhere
 before the commit makes the records come back; ``streams.versioning`` explains why they then
@@ -27,18 +28,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Sequence
 
 import faust
-from faust.streams import _current_event
 from faust.types import EventT, StreamT, TableT, TopicT
 
 from streams.batch import BatchPlan, Incoming, plan_batch
 from streams.intake import Intake
 from streams.settings import StreamsSettings
 from streams.sink import ClickHouseSink
-from streams.versioning import KeyState
+from streams.state import TableState, states_with_events
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +56,7 @@ def register_agents(
     @app.agent(source, name="usage-replace", concurrency=1)
     async def replace(stream: StreamT) -> None:
         assert isinstance(stream, faust.Stream)
-        # Faust blocks every incoming message while more than ``max_messages`` (100) changelog
-        # records wait in its producer buffer, each wait lasting its 0.1 s poll timeout (measured:
-        # 67 such stalls per 40k records). One batch writes up to ``batch_max_rows`` states at
-        # once: let one batch's worth wait; beyond that Faust's backpressure applies again.
-        app.producer.buffer.max_messages = max(100, settings.batch_max_rows)
+        state = TableState(app, table)
         intake = Intake(stream, settings.batch_max_rows, settings.batch_max_seconds, settings.batch_linger_s)
         handling: asyncio.Task[None] | None = None
         try:
@@ -72,7 +67,7 @@ def register_agents(
                     break
                 if handling is not None:
                     await handling
-                handling = asyncio.create_task(handle_batch(intake, events, table, dead_letters, sink))
+                handling = asyncio.create_task(handle_batch(intake, events, state, dead_letters, sink))
             if handling is not None:
                 await handling
         finally:
@@ -83,26 +78,6 @@ def register_agents(
 def _incoming(event: EventT) -> Incoming:
     message = event.message
     return Incoming(message.key, message.value, message.partition, message.offset)
-
-
-def _enter(event: EventT) -> None:
-    # Table reads and writes find their partition (store shard, changelog partition) through
-    # Faust's "current event" context variable; make it the event the key came from (only the
-    # context variable of this task).
-    _current_event.set(weakref.ref(event))
-
-
-def _stored_states(table: TableT, events: Sequence[EventT]) -> dict[bytes, KeyState]:
-    stored: dict[bytes, KeyState] = {}
-    for event in events:
-        key = event.message.key
-        if not isinstance(key, bytes) or key in stored:
-            continue
-        _enter(event)
-        raw = table.get(key)
-        if raw is not None:
-            stored[key] = KeyState.from_bytes(raw)
-    return stored
 
 
 async def _send_dead_letters(plan: BatchPlan, events: Sequence[EventT], dead_letters: TopicT) -> None:
@@ -125,20 +100,18 @@ async def _send_dead_letters(plan: BatchPlan, events: Sequence[EventT], dead_let
 async def handle_batch(
     intake: Intake,
     events: list[EventT],
-    table: TableT,
+    state: TableState,
     dead_letters: TopicT,
     sink: ClickHouseSink,
 ) -> None:
     started = time.monotonic()
-    plan = plan_batch([_incoming(event) for event in events], _stored_states(table, events))
+    plan = plan_batch([_incoming(event) for event in events], state.load(events))
     planned = time.monotonic()
     await _send_dead_letters(plan, events, dead_letters)
     if plan.rows:
         await sink.write(plan.rows)
     inserted = time.monotonic()
-    for key, (state, index) in plan.states.items():
-        _enter(events[index])
-        table[key] = state.to_bytes()
+    await state.store(states_with_events(plan.states, events))
     stored = time.monotonic()
     intake.ack(events)
     log.info(
