@@ -15,12 +15,16 @@ So an offset is committed only for records whose rows are in ClickHouse. A crash
 before the commit makes the records come back; ``streams.versioning`` explains why they then
 change nothing.
 
-Pipelining: a batch is handled in its own task while the intake collects the next one. At most
-one batch is handled at a time and in order: the next starts only after the previous one stored
-its states and acked its events, so planning always sees the states of the batch before, and
-acks stay in log order. A batch closes when it holds ``batch_max_rows`` records, when it is
-``batch_max_seconds`` old, or, as soon as the previous batch is done, when it is at least
-``batch_linger_s`` old (low lag at low rates, big batches under load).
+Pipelining: two stages. The agent's loop collects a batch (``streams.intake``) and plans it
+(decode, versions, rows; dead letters delivered); a task then writes it (insert, store, ack)
+while the loop collects and plans the next one. At most one batch is written at a time and in
+order: batch N+1 is handed to the writer only after batch N stored its states and acked its
+events (acks stay in log order). Batch N+1 is planned on top of batch N's states even while N
+is still being written (they are passed along as "unstored" states): planning always sees the
+states of every batch before it. Nothing of N+1 is acked before N is, so a crash replays both.
+A batch closes when it holds ``batch_max_rows`` records, when it is ``batch_max_seconds`` old,
+or, once the batch before it is written, when it is at least ``batch_linger_s`` old (low lag at
+low rates, big batches under load).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from streams.intake import Intake
 from streams.settings import StreamsSettings
 from streams.sink import ClickHouseSink
 from streams.state import TableState, states_with_events
+from streams.versioning import KeyState
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +63,33 @@ def register_agents(
         assert isinstance(stream, faust.Stream)
         state = TableState(app, table)
         intake = Intake(stream, settings.batch_max_rows, settings.batch_max_seconds, settings.batch_linger_s)
-        handling: asyncio.Task[None] | None = None
+        writing: asyncio.Task[None] | None = None
+        inserting: asyncio.Task[None] | None = None
+        unstored: dict[bytes, KeyState] = {}  # states of the batch being written, not yet stored
         try:
             while True:
                 try:
-                    events = await intake.next_batch(handling)
+                    events = await intake.next_batch(writing)
                 except StopAsyncIteration:  # Faust ends the channel when the stream stops
                     break
-                if handling is not None:
-                    await handling
-                handling = asyncio.create_task(handle_batch(intake, events, state, dead_letters, sink))
-            if handling is not None:
-                await handling
+                started = time.monotonic()
+                plan = plan_batch([_incoming(event) for event in events], state.load(events, unstored))
+                planned = time.monotonic() - started
+                await _send_dead_letters(plan, events, dead_letters)
+                # The insert starts now, while the previous batch may still be inserting, storing or
+                # acking: ClickHouse's work overlaps the worker's (versions make the order of the
+                # two inserts irrelevant); states and acks still follow the log order below.
+                inserting = asyncio.create_task(sink.write(plan.rows)) if plan.rows else None
+                if writing is not None:
+                    await writing
+                unstored = {key: key_state for key, (key_state, _) in plan.states.items()}
+                writing = asyncio.create_task(write_batch(intake, events, plan, inserting, state, planned))
+            if writing is not None:
+                await writing
         finally:
-            if handling is not None and not handling.done():
-                handling.cancel()  # nothing of that batch was acked: it is consumed again
+            for task in (writing, inserting):
+                if task is not None and not task.done():
+                    task.cancel()  # nothing of that batch was acked: it is consumed again
 
 
 def _incoming(event: EventT) -> Incoming:
@@ -97,19 +114,18 @@ async def _send_dead_letters(plan: BatchPlan, events: Sequence[EventT], dead_let
         await pending
 
 
-async def handle_batch(
+async def write_batch(
     intake: Intake,
     events: list[EventT],
+    plan: BatchPlan,
+    inserting: asyncio.Task[None] | None,
     state: TableState,
-    dead_letters: TopicT,
-    sink: ClickHouseSink,
+    planned: float,
 ) -> None:
+    """Insert (already started), store the states, ack: the part that waits on ClickHouse and the log."""
     started = time.monotonic()
-    plan = plan_batch([_incoming(event) for event in events], state.load(events))
-    planned = time.monotonic()
-    await _send_dead_letters(plan, events, dead_letters)
-    if plan.rows:
-        await sink.write(plan.rows)
+    if inserting is not None:
+        await inserting
     inserted = time.monotonic()
     await state.store(states_with_events(plan.states, events))
     stored = time.monotonic()
@@ -121,8 +137,8 @@ async def handle_batch(
         len(plan.rows),
         plan.replays,
         len(plan.dead_letters),
-        planned - started,
-        inserted - planned,
+        planned,
+        inserted - started,
         stored - inserted,
         time.monotonic() - stored,
     )

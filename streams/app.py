@@ -43,6 +43,7 @@ def create_app(kafka: KafkaSettings, streams: StreamsSettings) -> faust.App:
         broker_request_timeout=max(kafka.request_timeout_ms / 1000, kafka.session_timeout_ms / 1000 + 1),
         broker_commit_interval=streams.commit_interval_s,
         consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=streams.stream_buffer_maxsize,
         table_standby_replicas=0,
     )
     app.fetch_max_wait_ms = streams.fetch_max_wait_ms

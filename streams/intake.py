@@ -14,7 +14,9 @@ event, what ``Stream._py_aiter`` of faust-streaming 0.15.3 does before yielding 
   does), which is what makes a rebalance wait for it and keeps commits below it.
 
 ``ack`` does what ``Stream.ack`` does: ``event.ack()`` marks the offset as safe to commit once
-no other stream holds the message. Nothing is acked automatically.
+no other stream holds the message. Nothing is acked automatically. Not done: the sensor calls
+(``on_message_in``/``out``, ``on_stream_event_in``/``out``): they only feed Faust's monitor
+statistics (the web server is off).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
+from faust.events import Event
 from faust.types import EventT
 
 # How often a partly filled batch checks whether it may close (queue empty, previous batch busy).
@@ -33,18 +36,14 @@ POLL_S = 0.005
 
 class Intake:
     def __init__(self, stream: faust.Stream, max_rows: int, max_seconds: float, linger_s: float) -> None:
-        self._stream = stream
         self._app = stream.app
         channel: Any = stream.channel
         self._queue = channel.queue
         self._max_rows = max_rows
         self._max_seconds = max_seconds
         self._linger_s = min(linger_s, max_seconds)
-        consumer = self._app.consumer
-        self._add_unacked = consumer.unacked.add
+        self._add_unacked = self._app.consumer.unacked.add
         self._acking_topics = self._app.topics.acking_topics
-        self._on_message_in = self._app.sensors.on_message_in
-        self._on_message_out = self._app.sensors.on_message_out
 
     async def next_batch(self, previous: asyncio.Task[None] | None) -> list[EventT]:
         """The next batch (never empty): closes when full, too old, or ``previous`` is done."""
@@ -53,12 +52,10 @@ class Intake:
         first_at = 0.0
         while True:
             if not batch:
-                self._admit(await queue.get(), batch)  # raises an error thrown into the channel
+                self._take([await queue.get()], batch)  # raises an error thrown into the channel
                 first_at = time.monotonic()
-            while len(batch) < self._max_rows and not queue.empty():
-                if queue._errors:
-                    raise queue._errors.popleft()
-                self._admit(queue.get_nowait(), batch)
+            if len(batch) < self._max_rows and not queue.empty():
+                self._drain(batch)
             if batch:
                 age = time.monotonic() - first_at
                 if (
@@ -69,23 +66,37 @@ class Intake:
                     return batch
                 await asyncio.sleep(POLL_S)
 
-    def _admit(self, item: Any, batch: list[EventT]) -> None:
-        if not isinstance(item, EventT):
-            return  # not an event (a value sent to the channel in-process): nothing to commit
-        message = item.message
-        app = self._app
-        if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
-            self.ack((item,))  # as Faust does with a skipped event
-            return
-        if message.topic in self._acking_topics and not message.tracked:
-            message.tracked = True
-            self._add_unacked(message)
-            self._on_message_in(message.tp, message.offset, message)
-        batch.append(item)
+    def _drain(self, batch: list[EventT]) -> None:
+        queue = self._queue
+        errors = queue._errors
+        items = []
+        get = queue.get_nowait
+        for _ in range(min(self._max_rows - len(batch), queue.qsize())):
+            if errors:
+                raise errors.popleft()
+            items.append(get())
+        self._take(items, batch)
 
-    def ack(self, events: Sequence[EventT]) -> None:
-        on_message_out = self._on_message_out
+    def _take(self, items: list[Any], batch: list[EventT]) -> None:
+        """Adds the events of ``items`` to ``batch``, tracked as unacked (no awaits: consistent)."""
+        active = self._app.flow_control.is_active()
+        generation = self._app.consumer_generation_id
+        acking_topics = self._acking_topics
+        add_unacked = self._add_unacked
+        append = batch.append
+        for item in items:
+            if not isinstance(item, Event):
+                continue  # not an event (a value sent to the channel in-process): nothing to commit
+            message = item.message
+            if not active or message.generation_id != generation:
+                item.ack()  # as Faust does with an event of an older generation
+                continue
+            if not message.tracked and message.topic in acking_topics:
+                message.tracked = True
+                add_unacked(message)
+            append(item)
+
+    @staticmethod
+    def ack(events: Sequence[EventT]) -> None:
         for event in events:
-            if event.ack():
-                message = event.message
-                on_message_out(message.tp, message.offset, message)
+            event.ack()

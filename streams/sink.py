@@ -27,7 +27,7 @@ class ClickHouseSink:
     copies the same rows into ``usage_events`` within that insert, so Python serializes every
     row once. The insert is idempotent for a replayed batch: the rows are identical (same
     version), so ReplacingMergeTree keeps one in each table. Rows are sent column-oriented
-    through one reusable insert context (column types read once per connection, not per
+    through a reusable insert context per connection (column types read once, not per
     insert). The blocking client runs in a thread so the event loop (group heartbeats, Faust's
     services) keeps running while ClickHouse is slow or down.
     """
@@ -35,16 +35,29 @@ class ClickHouseSink:
     def __init__(self, clickhouse: ClickHouseSettings, streams: StreamsSettings) -> None:
         self._clickhouse = clickhouse
         self._streams = streams
-        self._client: Client | None = None
-        self._context: InsertContext | None = None
+        # Idle connections with their insert contexts: two batches may insert at once (see
+        # ``streams.agents``), each on its own connection (a client runs one query at a time).
+        self._idle: list[tuple[Client, InsertContext]] = []
+
+    def _connect(self) -> tuple[Client, InsertContext]:
+        try:
+            return self._idle.pop()  # atomic: the two insert threads never get the same one
+        except IndexError:
+            pass
+        client = make_client(self._clickhouse)
+        context = client.create_insert_context(
+            USAGE_EVENT_HISTORY, column_names=list(COLUMNS), column_oriented=True
+        )
+        return client, context
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
-        if self._client is None or self._context is None:
-            self._client = make_client(self._clickhouse)
-            self._context = self._client.create_insert_context(
-                USAGE_EVENT_HISTORY, column_names=list(COLUMNS), column_oriented=True
-            )
-        self._client.insert(data=to_columns(rows), context=self._context)
+        client, context = self._connect()
+        try:
+            client.insert(data=to_columns(rows), context=context)
+        except BaseException:
+            _close(client)  # a failed connection is not reused
+            raise
+        self._idle.append((client, context))
 
     async def write(self, rows: list[tuple[Any, ...]]) -> None:
         delays = backoff_delays(self._streams.retry_initial_s, self._streams.retry_max_s)
@@ -61,14 +74,11 @@ class ClickHouseSink:
                 log.warning(
                     "ClickHouse insert failed (attempt %d): %s; retrying in %.1f s", attempt, exc, delay
                 )
-                self._close()
                 await asyncio.sleep(delay)
 
-    def _close(self) -> None:
-        self._context = None
-        if self._client is not None:
-            try:
-                self._client.close()
-            except Exception:
-                log.debug("closing the ClickHouse client failed", exc_info=True)
-            self._client = None
+
+def _close(client: Client) -> None:
+    try:
+        client.close()
+    except Exception:
+        log.debug("closing the ClickHouse client failed", exc_info=True)

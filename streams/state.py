@@ -48,17 +48,26 @@ class TableState:
         store = self._table.data
         return store if isinstance(store, RocksDBStore) and store.use_rocksdict else None
 
-    def load(self, events: Sequence[EventT]) -> dict[bytes, KeyState]:
-        """The stored states of the events' keys (keys without a state are absent)."""
+    def load(self, events: Sequence[EventT], unstored: Mapping[bytes, KeyState]) -> dict[bytes, KeyState]:
+        """The states of the events' keys (keys without a state are absent).
+
+        ``unstored`` holds the states of the batch still being written (planned, not yet in the
+        table): they are newer than the table's, so they are used as they are.
+        """
         by_partition: dict[int, set[bytes]] = defaultdict(set)
         first_event: dict[int, EventT] = {}
+        stored: dict[bytes, KeyState] = {}
         for event in events:
             message = event.message
-            if isinstance(message.key, bytes):
-                by_partition[message.partition].add(message.key)
+            key = message.key
+            if not isinstance(key, bytes):
+                continue
+            if key in unstored:
+                stored[key] = unstored[key]
+            else:
+                by_partition[message.partition].add(key)
                 first_event.setdefault(message.partition, event)
         store = self._rocksdb
-        stored: dict[bytes, KeyState] = {}
         for partition, key_set in by_partition.items():
             keys = list(key_set)
             if store is not None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from core.records import UsageRecord
 from streams.backoff import backoff_delays
-from streams.batch import Incoming, plan_batch
+from streams.batch import Incoming, key_bytes, plan_batch
 from streams.guards import partition_problems
 from streams.rows import COLUMNS, event_id_int, to_columns
 from streams.versioning import KeyState
@@ -49,6 +49,11 @@ def test_every_write_is_a_row_and_the_last_write_per_key_is_its_state() -> None:
 def test_event_id_from_key_bytes_equals_the_records_event_id() -> None:
     record = usage(1, T0, period="2026-11-21T00:00:00Z")
     assert event_id_int(record.key.to_bytes()) == uuid.UUID(record.event_id).int
+
+
+def test_key_bytes_equal_the_replace_keys_bytes() -> None:
+    record = UsageRecord("\u00e9", 'c"1', "e", "m", "daily", "2026-11-21T00:00:00Z", 1.0, "debit", 1, 2, "{}")
+    assert key_bytes(record) == record.key.to_bytes()
 
 
 def test_rows_transpose_into_columns() -> None:
