@@ -127,13 +127,13 @@ def partition_fingerprints() -> Statement:
 def day_counts(org_id: str, request: SearchRequest, partitions: list[str]) -> Statement:
     """Matches per partition and UTC day of created_at: the exact total without a sort, and where a
     deep page lies (``query.paging``). Only ``partitions`` are read (every version of a value lives
-    in one partition, so FINAL is exact partition by partition)."""
-    matches = _matches(
-        org_id, request, "_partition_id AS partition_id, " + _filter_columns(request), partitions
-    )
+    in one partition, so FINAL is exact partition by partition). The partition comes out as
+    ``toYYYYMM(period_start)``, the partition key of ``usage_events`` (migration 0002), whose text
+    is the partition's ID (grouping by that number is cheaper than by the ``_partition_id`` text)."""
+    matches = _matches(org_id, request, "period_start, " + _filter_columns(request), partitions)
     sql = (
-        f"SELECT partition_id, toDate(created_at) AS day, count() FROM ({matches.sql}) "
-        "GROUP BY partition_id, day ORDER BY partition_id, day"
+        "SELECT toYYYYMM(period_start) AS partition_id, toDate(created_at) AS day, count() "
+        f"FROM ({matches.sql}) GROUP BY partition_id, day ORDER BY partition_id, day"
     )
     return Statement(sql, matches.parameters)
 

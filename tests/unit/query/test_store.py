@@ -13,7 +13,7 @@ from query.store import MAX_SEARCH_ATTEMPTS, EventStore
 
 PERIOD = datetime(2026, 6, 1)
 FINGERPRINTS = [("202605", "f1"), ("202606", "f2")]  # partition -> fingerprint of its parts
-COUNTS = [("202605", date(2026, 5, 1), 1000), ("202606", date(2026, 6, 1), 234)]  # matches
+COUNTS = [(202605, date(2026, 5, 1), 1000), (202606, date(2026, 6, 1), 234)]  # matches
 MONTHS = [FINGERPRINTS, COUNTS]  # the answers to the two counting queries
 ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
@@ -89,7 +89,7 @@ def test_counts_of_unchanged_partitions_are_reused_and_changed_ones_recounted() 
     same = ScriptedClient([FINGERPRINTS])
     page = EventStore(same, cache).search("org", parse_search_body(b'{"offset":6000}'))  # type: ignore[arg-type]
     assert page.total == 1234 and len(same.sent) == 1  # the counts came from the cache
-    changed = ScriptedClient([[("202605", "f1"), ("202606", "f3")], [("202606", date(2026, 6, 1), 240)]])
+    changed = ScriptedClient([[("202605", "f1"), ("202606", "f3")], [(202606, date(2026, 6, 1), 240)]])
     page = EventStore(changed, cache).search("org", parse_search_body(b'{"offset":6000}'))  # type: ignore[arg-type]
     assert page.total == 1240 and changed.parameters[1]["partitions"] == ["202606"]
 
@@ -98,6 +98,6 @@ def test_cached_counts_belong_to_one_organization_and_one_filter_set() -> None:
     cache = PartitionCountCache(max_entries=100)
     EventStore(ScriptedClient([*MONTHS]), cache).search("org", parse_search_body(b'{"offset":5000}'))  # type: ignore[arg-type]
     for org, body in (("other", b'{"offset":5000}'), ("org", b'{"event_type":"debit","offset":5000}')):
-        client = ScriptedClient([FINGERPRINTS, [("202605", date(2026, 5, 1), 3)]])
+        client = ScriptedClient([FINGERPRINTS, [(202605, date(2026, 5, 1), 3)]])
         page = EventStore(client, cache).search(org, parse_search_body(body))  # type: ignore[arg-type]
         assert page.total == 3 and len(client.sent) == 2
