@@ -15,16 +15,18 @@ So an offset is committed only for records whose rows are in ClickHouse. A crash
 before the commit makes the records come back; ``streams.versioning`` explains why they then
 change nothing.
 
-Pipelining: two stages. The agent's loop collects a batch (``streams.intake``) and plans it
-(decode, versions, rows; dead letters delivered); a task then writes it (insert, store, ack)
-while the loop collects and plans the next one. At most one batch is written at a time and in
-order: batch N+1 is handed to the writer only after batch N stored its states and acked its
+Pipelining. The agent's loop collects a batch (``streams.intake``), plans it (decode, versions,
+rows; dead letters delivered) and starts its insert; a task then finishes it (awaits the insert,
+stores the states, acks) while the loop collects, plans and starts inserting the next one. So
+at most two inserts run at once (ClickHouse's work overlaps the worker's; the order of two
+inserts does not matter, versions decide), but states are stored and events acked strictly
+batch after batch: batch N+1 is finished only after batch N stored its states and acked its
 events (acks stay in log order). Batch N+1 is planned on top of batch N's states even while N
 is still being written (they are passed along as "unstored" states): planning always sees the
 states of every batch before it. Nothing of N+1 is acked before N is, so a crash replays both.
 A batch closes when it holds ``batch_max_rows`` records, when it is ``batch_max_seconds`` old,
-or, once the batch before it is written, when it is at least ``batch_linger_s`` old (low lag at
-low rates, big batches under load).
+or, once the batch before it is finished, when it is at least ``batch_linger_s`` old (low lag
+at low rates, big batches under load).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from collections.abc import Sequence
 import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 
-from streams.batch import BatchPlan, Incoming, plan_batch
+from streams.batch import BatchPlan, plan_batch
 from streams.intake import Intake
 from streams.settings import StreamsSettings
 from streams.sink import ClickHouseSink
@@ -73,7 +75,7 @@ def register_agents(
                 except StopAsyncIteration:  # Faust ends the channel when the stream stops
                     break
                 started = time.monotonic()
-                plan = plan_batch([_incoming(event) for event in events], state.load(events, unstored))
+                plan = plan_batch([event.message for event in events], state.load(events, unstored))
                 planned = time.monotonic() - started
                 await _send_dead_letters(plan, events, dead_letters)
                 # The insert starts now, while the previous batch may still be inserting, storing or
@@ -90,11 +92,6 @@ def register_agents(
             for task in (writing, inserting):
                 if task is not None and not task.done():
                     task.cancel()  # nothing of that batch was acked: it is consumed again
-
-
-def _incoming(event: EventT) -> Incoming:
-    message = event.message
-    return Incoming(message.key, message.value, message.partition, message.offset)
 
 
 async def _send_dead_letters(plan: BatchPlan, events: Sequence[EventT], dead_letters: TopicT) -> None:

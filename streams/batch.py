@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -13,8 +13,21 @@ from streams.rows import build_row, event_id_int, parse_period_start
 from streams.versioning import KeyState, next_state
 
 
+class Consumed(Protocol):
+    """A record as consumed: raw key and value with its log position (Faust's ``Message`` is one)."""
+
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
 class Incoming(NamedTuple):
-    """A record as consumed: raw key and value with its log position."""
+    """A ``Consumed`` record built by hand (tests, the benchmark)."""
 
     key: bytes | None
     value: bytes | None
@@ -50,7 +63,7 @@ def key_bytes(record: UsageRecord) -> bytes:
     )
 
 
-def decode(item: Incoming) -> tuple[UsageRecord, bytes]:
+def decode(item: Consumed) -> tuple[UsageRecord, bytes]:
     """The record and its canonical key bytes, checked: ``RecordError`` if it can never be processed."""
     if item.key is None or item.value is None:
         raise RecordError("record without key or value")
@@ -66,7 +79,7 @@ def decode(item: Incoming) -> tuple[UsageRecord, bytes]:
     return record, canonical
 
 
-def plan_batch(items: Sequence[Incoming], stored: Mapping[bytes, KeyState]) -> BatchPlan:
+def plan_batch(items: Sequence[Consumed], stored: Mapping[bytes, KeyState]) -> BatchPlan:
     """Applies ``items`` in order on top of ``stored`` (the table's states for their keys)."""
     plan = BatchPlan()
     states = plan.states

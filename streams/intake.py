@@ -13,10 +13,11 @@ event, what ``Stream._py_aiter`` of faust-streaming 0.15.3 does before yielding 
 * track the message as unacked in the consumer (``Consumer.track_message`` inlined, as Faust
   does), which is what makes a rebalance wait for it and keeps commits below it.
 
-``ack`` does what ``Stream.ack`` does: ``event.ack()`` marks the offset as safe to commit once
-no other stream holds the message. Nothing is acked automatically. Not done: the sensor calls
-(``on_message_in``/``out``, ``on_stream_event_in``/``out``): they only feed Faust's monitor
-statistics (the web server is off).
+``ack`` does what ``Stream.ack`` does (``event.ack()``, for a whole batch under one lock): it
+marks the offset as safe to commit once no other stream holds the message. Nothing is acked
+automatically. Not done: the sensor calls (``on_message_in``/``out``,
+``on_stream_event_in``/``out``): they only feed Faust's monitor statistics (the web server is
+off).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import faust
 from faust.events import Event
 from faust.types import EventT
+from faust.types.tuples import ack_lock
 
 # How often a partly filled batch checks whether it may close (queue empty, previous batch busy).
 POLL_S = 0.005
@@ -96,7 +98,19 @@ class Intake:
                 add_unacked(message)
             append(item)
 
-    @staticmethod
-    def ack(events: Sequence[EventT]) -> None:
-        for event in events:
-            event.ack()
+    def ack(self, events: Sequence[EventT]) -> None:
+        """``Event.ack`` of every event, under one acquisition of Faust's (reentrant) ack lock.
+
+        ``Event.ack`` -> ``Message.ack`` takes the lock twice per event (the test-and-set and the
+        decref); this is the same decision for a whole batch: the last reference's ack goes to
+        ``Message.on_final_ack``, i.e. ``Consumer.ack``, which marks the offset safe to commit.
+        """
+        consumer = self._app.consumer
+        with ack_lock:
+            for event in events:
+                message = event.message
+                if message.acked:
+                    continue
+                message.refcount = refcount = max(message.refcount - 1, 0)
+                if not refcount:
+                    message.on_final_ack(consumer)

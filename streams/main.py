@@ -58,8 +58,17 @@ def run_worker(web_port: int | None = None, data_dir: Path | None = None) -> Non
     asyncio.run(check_partitions(kafka, streams.app_id))
     streams.data_dir.mkdir(parents=True, exist_ok=True)
     worker = build_worker(kafka, clickhouse, streams)
+    import_lazy_modules()
     tune_garbage_collector()
     worker.execute_from_commandline()
+
+
+def import_lazy_modules() -> None:
+    """Imports now what the first insert would import (clickhouse-connect resolves pandas and
+    numpy lazily, about a second of CPU): before the collector tuning freezes what exists."""
+    from clickhouse_connect.driver import options
+
+    _ = (options.pd, options.np)
 
 
 def tune_garbage_collector() -> None:
