@@ -75,6 +75,10 @@ def register_agents(
                 except StopAsyncIteration:  # Faust ends the channel when the stream stops
                     break
                 started = time.monotonic()
+                if writing is None or writing.done():
+                    # Stored (or nothing written): the table is the truth. Never reuse states of
+                    # an earlier batch later, e.g. after a rebalance moved its partitions away.
+                    unstored = {}
                 plan = plan_batch([event.message for event in events], state.load(events, unstored))
                 planned = time.monotonic() - started
                 await _send_dead_letters(plan, events, dead_letters)
