@@ -13,7 +13,8 @@ class QuerySettings(BaseSettings):
     auth_cache_ttl_s: float = Field(default=2.0, ge=0.0, le=2.0)
     auth_cache_max_entries: int = Field(default=10_000, ge=1)
     # Whole-organization searches: match counts kept per (search, partition) while the partition's
-    # parts stay the same (``query.count_cache``); 0 turns the cache off.
-    count_cache_max_entries: int = Field(default=100_000, ge=0)
+    # parts stay the same (``query.count_cache``); 0 turns the cache off. An entry holds up to 37
+    # (day, count) pairs (a month and a weekly value's spill): ~5 KB at most, ~50 MB for 10,000.
+    count_cache_max_entries: int = Field(default=10_000, ge=0)
     # Upper bound of the request body of a search; larger bodies are a 422 on ``body``.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
