@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,9 @@ from core.settings import ClickHouseSettings
 from infra.local_components import LocalClickHouse
 from infra.migrate import apply_migrations
 from infra.processes import free_port, start_process, stop_process, wait_for_port
-from query.count_cache import PartitionCountCache
 from query.search import parse_search_body
-from query.store import EventStore
+from query.settings import QuerySettings
+from query.store import CountCaches, EventStore
 
 ORG = "org-bench"
 CUSTOMERS = 1000
@@ -88,16 +89,22 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def timed_pair(
-    first: Callable[[int], Any], second: Callable[[int], Any], requests: int, warmup: int = 3
+    first: Callable[[int], Any],
+    second: Callable[[int], Any],
+    requests: int,
+    warmup: int = 3,
+    before_each: Callable[[], Any] = lambda: None,
 ) -> tuple[list[float], list[float]]:
     """Both actions alternately, request by request, so that both see the same load of the (shared,
-    noisy) machine: their ratio is meaningful even when the absolute figures drift."""
+    noisy) machine: their ratio is meaningful even when the absolute figures drift. ``before_each``
+    runs (untimed) before every request."""
     for i in range(warmup):
         first(i)
         second(i)
     samples: tuple[list[float], list[float]] = ([], [])
     for i in range(requests):
         for action, into in ((first, samples[0]), (second, samples[1])):
+            before_each()
             start = time.perf_counter()
             action(i + warmup)
             into.append((time.perf_counter() - start) * 1000)
@@ -114,12 +121,12 @@ def main() -> None:
     parser.add_argument(
         "--other-events", type=int, default=None, help="events of other orgs (default events/5)"
     )
-    parser.add_argument("--requests", type=int, default=50, help="measured requests per selective scenario")
+    parser.add_argument("--requests", type=int, default=50, help="measured requests per scenario")
     parser.add_argument(
         "--scan-requests",
         type=int,
         default=10,
-        help="measured requests of the cold whole-organization scenario",
+        help="measured first searches of a start (every partition profiled, about 1 s each at 10M)",
     )
     parser.add_argument(
         "--merged",
@@ -208,8 +215,45 @@ def main() -> None:
         clickhouse.stop()
 
 
+def new_caches() -> CountCaches:
+    """The query service's default caches (``query.settings.QuerySettings``)."""
+    settings = QuerySettings()
+    return CountCaches.create(
+        settings.profile_cache_max_keys,
+        settings.profile_max_keys_per_partition,
+        settings.count_cache_max_entries,
+    )
+
+
+def new_filter_set(i: int) -> dict[str, Any]:
+    """A property filter set never searched before (40 of them; 200 and 200.0 differ as requests)."""
+    status = 200 + (i // 5 % 4) * 100
+    return {"region": f"r{i % 5}", "status_code": status if i // 20 % 2 == 0 else float(status)}
+
+
+class LatestMonthWriter:
+    """Adds one new value to the organization's latest month, as streams does all the time: that
+    partition's parts change, so a whole-organization search counts it again."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        result = client.query(
+            f"SELECT * FROM usage_events WHERE org_id = '{ORG}' AND period_start = "
+            f"(SELECT max(period_start) FROM usage_events WHERE org_id = '{ORG}') LIMIT 1"
+        )
+        self._columns = list(result.column_names)
+        self._row = list(result.result_rows[0])
+        self._written = 0
+
+    def __call__(self) -> None:
+        self._written += 1
+        row = dict(zip(self._columns, self._row, strict=True))
+        row.update(customer_id=f"cust-new-{self._written}", event_id=uuid.uuid4())
+        self._client.insert("usage_events", [list(row.values())], column_names=self._columns)
+
+
 def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Namespace) -> None:
-    store = EventStore(client, PartitionCountCache(max_entries=100_000))
+    store = EventStore(client, new_caches())
     rng = random.Random(1)
     ids = [
         str(row[0])
@@ -234,12 +278,17 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
             "created_at_from": f"2020-01-{1 + i % min(days, 20):02d}T00:00:00Z",
             "created_at_to": f"2020-01-{2 + i % min(days, 20):02d}T12:00:00Z",
         },
-        # A filter set never searched before: every partition is counted (cold count cache).
+        # A filter set never searched before, answered by the partitions' profiles.
         "whole org, new property filter": lambda i: {
-            "event_property_filters": {"region": f"r{i % 5}", "status_code": 200 + (i // 5 % 4) * 100},
+            "event_property_filters": new_filter_set(i),
             "limit": 100,
         },
-        # The pages after the first one of a search (partition counts come from the count cache).
+        # The same while streams writes: the latest month is profiled again before every request.
+        "whole org, new filter, month written": lambda i: {
+            "event_property_filters": new_filter_set(i),
+            "event_type": "credit",
+            "limit": 100,
+        },
         "whole org, property, next pages": lambda i: {
             "event_property_filters": {"region": "r1"},
             "limit": 100,
@@ -260,9 +309,7 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
 
         print_row("fetch by id", *timed_pair(fetch_http, fetch_direct, args.requests), [])
         for name, make_body in searches.items():
-            cold = "new property filter" in name  # each request counts every partition
-            count, warmup = (args.scan_requests, 1) if cold else (args.requests, 3)
-            bodies = [make_body(i) for i in range(count + warmup)]
+            bodies = [make_body(i) for i in range(args.requests + 3)]
             totals: list[int] = []
 
             def search_http(
@@ -275,7 +322,29 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
             def search_direct(i: int, bodies: list[dict[str, Any]] = bodies) -> None:
                 store.search(ORG, parse_search_body(orjson.dumps(bodies[i])))
 
-            print_row(name, *timed_pair(search_http, search_direct, count, warmup), totals)
+            before_each = LatestMonthWriter(client) if "month written" in name else lambda: None
+            print_row(name, *timed_pair(search_http, search_direct, args.requests, 3, before_each), totals)
+        print_first_search_after_start(client, args.scan_requests)
+
+
+def print_first_search_after_start(client: Any, requests: int) -> None:
+    """The first whole-organization search of a new service (empty caches): every partition is
+    profiled. Direct only (the HTTP service's caches cannot be emptied from here)."""
+    samples: list[float] = []
+    totals: list[int] = []
+    for i in range(requests):
+        store = EventStore(client, new_caches())
+        start = time.perf_counter()
+        totals.append(
+            store.search(
+                ORG, parse_search_body(orjson.dumps({"event_property_filters": new_filter_set(i)}))
+            ).total
+        )
+        samples.append((time.perf_counter() - start) * 1000)
+    d50, d95 = percentiles(samples)
+    shown = f"{int(statistics.median(totals)):,}"
+    name, none = "whole org, first search of a start", "-"
+    print(f"{name:34} {none:>10} {none:>10} {d50:10.1f}ms {d95:10.1f}ms {shown:>13}", flush=True)
 
 
 HEADER = (

@@ -4,39 +4,54 @@ A whole-organization search needs its matches counted per day (``query.paging``)
 reading every current value of the organization: hundreds of milliseconds at 10 million values.
 Parts are immutable, and every version of a value lives in one partition (the partition key
 ``toYYYYMM(period_start)`` is part of the replace key), so the matches of one partition can only
-change when its set of active parts changes (an insert or a merge). The cache keeps each
-partition's counts next to a fingerprint of that set; a search recounts only the partitions whose
-fingerprint changed: usually the few open months that streams is writing to.
+change when its set of active parts changes (an insert or a merge). The cache keeps what was
+counted in each partition next to a fingerprint of that set; a search recounts only the partitions
+whose fingerprint changed: usually the few open months that streams is writing to.
+
+Two things are kept per partition:
+
+* a ``PartitionProfile`` per organization: its current values per (event_type, properties text)
+  and day. Any search filtering on event_type and properties only adds up the matching rows of
+  the profile, so a filter set never seen before is answered without reading the values again;
+* ``DayCounts`` per search, for the other searches (metric or time range), and for partitions
+  whose profile would be too large (too many distinct properties texts).
 """
 
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import add
+from typing import Generic, TypeVar
 
 DayCounts = tuple[tuple[date, int], ...]  # matches per UTC day of created_at
+Value = TypeVar("Value")
 
 
 @dataclass(frozen=True)
-class Lookup:
-    cached: dict[str, DayCounts]  # partition ID -> counts still valid
+class Lookup(Generic[Value]):
+    cached: dict[str, Value]  # partition ID -> what was counted, still valid
     stale: list[str]  # partition IDs to count again (never counted, or their parts changed)
 
 
-class PartitionCountCache:
-    """An LRU of ``(search, partition) -> (parts fingerprint, day counts)``; thread-safe."""
+class PartitionCountCache(Generic[Value]):
+    """An LRU of ``(search, partition) -> (parts fingerprint, value)`` holding at most ``capacity``
+    units (each value weighs ``weight(value)``, 1 by default); thread-safe."""
 
-    def __init__(self, max_entries: int) -> None:
-        self._max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], tuple[str, DayCounts]] = OrderedDict()
+    def __init__(self, capacity: int, weight: Callable[[Value], int] = lambda _: 1) -> None:
+        self.capacity = capacity
+        self._weight = weight
+        self._held = 0
+        self._entries: OrderedDict[tuple[str, str], tuple[str, Value]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def lookup(self, search: str, fingerprints: Mapping[str, str]) -> Lookup:
+    def lookup(self, search: str, fingerprints: Mapping[str, str]) -> Lookup[Value]:
         """``fingerprints``: partition ID -> fingerprint of its active parts, for every partition."""
-        cached: dict[str, DayCounts] = {}
+        cached: dict[str, Value] = {}
         stale: list[str] = []
         with self._lock:
             for partition, fingerprint in fingerprints.items():
@@ -48,12 +63,62 @@ class PartitionCountCache:
                     stale.append(partition)
         return Lookup(cached, sorted(stale))
 
-    def store(self, search: str, partition: str, fingerprint: str, counts: DayCounts) -> None:
+    def store(self, search: str, partition: str, fingerprint: str, value: Value) -> None:
         with self._lock:
-            self._entries[(search, partition)] = (fingerprint, counts)
-            self._entries.move_to_end((search, partition))
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+            previous = self._entries.pop((search, partition), None)
+            if previous is not None:
+                self._held -= self._weight(previous[1])
+            self._entries[(search, partition)] = (fingerprint, value)
+            self._held += self._weight(value)
+            while self._held > self.capacity:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self._held -= self._weight(evicted)
+
+
+ProfileKey = tuple[str, int]  # (event_type, properties hash)
+
+
+@dataclass(frozen=True)
+class PartitionProfile:
+    """One organization's current values in one partition, per (event_type, properties hash) and
+    UTC day of created_at (an array per key, day by day from ``first_day``: a month and a weekly
+    value's spill into the next one, at most 37 days)."""
+
+    first_day: date
+    values: Mapping[ProfileKey, array[int]]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[tuple[str, int, Sequence[date], Sequence[int]]]) -> PartitionProfile:
+        """``rows``: (event_type, properties hash, days, values on those days) per key."""
+        days = [day for row in rows for day in row[2]]
+        if not days:
+            return cls(date.min, {})
+        first_day = min(days)
+        span = (max(days) - first_day).days + 1
+        values: dict[ProfileKey, array[int]] = {}
+        for event_type, properties_hash, key_days, counts in rows:
+            per_day = array("q", bytes(8 * span))
+            for day, count in zip(key_days, counts, strict=True):
+                per_day[(day - first_day).days] += count
+            values[(event_type, properties_hash)] = per_day
+        return cls(first_day, values)
+
+    @property
+    def weight(self) -> int:
+        return max(1, len(self.values))
+
+    def day_counts(self, event_type: str | None, properties: Collection[int] | None) -> DayCounts:
+        """Matches per day of the values of ``event_type`` (any when None) whose properties hash is
+        in ``properties`` (any when None)."""
+        totals: list[int] = []
+        for (key_type, properties_hash), per_day in self.values.items():
+            if event_type is not None and key_type != event_type:
+                continue
+            if properties is not None and properties_hash not in properties:
+                continue
+            totals = list(per_day) if not totals else list(map(add, totals, per_day))
+        start = self.first_day.toordinal()
+        return tuple((date.fromordinal(start + index), count) for index, count in enumerate(totals) if count)
 
 
 def merge_day_counts(per_partition: Iterable[DayCounts]) -> list[tuple[date, int]]:

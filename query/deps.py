@@ -13,9 +13,8 @@ from core.clickhouse import make_client
 from core.errors import ApiError, unauthorized
 from core.settings import ClickHouseSettings
 from query.auth import KeyResolver, bearer_key
-from query.count_cache import PartitionCountCache
 from query.settings import QuerySettings
-from query.store import EventStore
+from query.store import CountCaches, EventStore
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -23,14 +22,18 @@ if TYPE_CHECKING:
 
 class Services:
     """Per-app state: the ClickHouse client (opened on first use), the store, the key resolver and
-    the whole-organization count cache."""
+    the whole-organization count caches."""
 
     def __init__(self, settings: QuerySettings, clickhouse: ClickHouseSettings) -> None:
         self.settings = settings
         self._clickhouse = clickhouse
         self._client: Client | None = None
         self._lock = threading.Lock()
-        self.counts = PartitionCountCache(settings.count_cache_max_entries)
+        self.caches = CountCaches.create(
+            profile_keys=settings.profile_cache_max_keys,
+            max_profile_keys=settings.profile_max_keys_per_partition,
+            count_entries=settings.count_cache_max_entries,
+        )
         self.keys = KeyResolver(
             lambda key_hash: self.store().org_for_key_hash(key_hash),
             ttl_s=settings.auth_cache_ttl_s,
@@ -38,7 +41,7 @@ class Services:
         )
 
     def store(self) -> EventStore:
-        return EventStore(self.client(), self.counts)
+        return EventStore(self.client(), self.caches)
 
     def client(self) -> Client:
         with self._lock:

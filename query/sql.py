@@ -29,6 +29,7 @@ from query.search import SearchRequest
 # usage_events by materialized views.
 USAGE_EVENT_LOCATOR = "usage_event_locator"
 USAGE_EVENTS_BY_CUSTOMER = "usage_events_by_customer"
+USAGE_PROPERTY_SETS = "usage_property_sets"  # infra/migrations/0050_property_sets.sql
 
 EVENT_COLUMNS = (
     "event_id",
@@ -138,6 +139,45 @@ def day_counts(org_id: str, request: SearchRequest, partitions: list[str]) -> St
     return Statement(sql, matches.parameters)
 
 
+def is_profiled(request: SearchRequest) -> bool:
+    """Whole-organization searches whose counts partition profiles answer: filters on event_type
+    and properties only (``query.count_cache.PartitionProfile``)."""
+    return (
+        not is_customer_scoped(request)
+        and request.event_code is None
+        and request.created_at_from_us is None
+        and request.created_at_to_us is None
+    )
+
+
+def partition_profiles(org_id: str, partitions: list[str], max_keys: int) -> Statement:
+    """Per partition, the current values of the organization per (event_type, properties hash) and
+    UTC day of created_at (days and counts as two aligned arrays): every filter set of
+    ``is_profiled`` counted from one read. At most ``max_keys`` rows per partition."""
+    matches = _matches(
+        org_id, SearchRequest(), "period_start, created_at, event_type, properties", partitions
+    )
+    per_day = (
+        "SELECT toYYYYMM(period_start) AS partition_id, toDate(created_at) AS day, event_type, "
+        f"cityHash64(properties) AS properties_hash, count() AS current_values FROM ({matches.sql}) "
+        "GROUP BY partition_id, day, event_type, properties_hash"
+    )
+    sql = (
+        "SELECT partition_id, event_type, properties_hash, groupArray(day), groupArray(current_values) "
+        f"FROM ({per_day}) GROUP BY partition_id, event_type, properties_hash "
+        "LIMIT {max_keys:UInt64} BY partition_id"
+    )
+    return Statement(sql, {**matches.parameters, "max_keys": max_keys})
+
+
+def matching_property_sets(org_id: str, request: SearchRequest) -> Statement:
+    """The hashes of the organization's properties texts that every property filter matches (the
+    same conditions as a search's: the counts of a profile and the pages always agree)."""
+    params: dict[str, Any] = {"org_id": org_id}
+    conditions = " AND ".join(["org_id = {org_id:String}", *_property_conditions(request, params)])
+    return Statement(f"SELECT DISTINCT properties_hash FROM {USAGE_PROPERTY_SETS} WHERE {conditions}", params)
+
+
 def search_keys(org_id: str, request: SearchRequest) -> Statement:
     """First step of a search over possibly millions of matches: the page as (event_id, version,
     period_start) only. Ordering narrow rows is much cheaper than ordering whole events; the inner
@@ -209,22 +249,29 @@ def _matches(
     if request.created_at_to_us is not None:
         outer.append("created_at <= fromUnixTimestamp64Micro({created_at_to:Int64}, 'UTC')")
         params["created_at_to"] = request.created_at_to_us
-    for index, wanted in enumerate(request.property_filters):
-        # Both sides go through ClickHouse's own JSON rendering, so 200 and 200.0 (or 1e2) compare
-        # equal as numbers while 200 and "200" (different JSON types) never do. The substring test
-        # first is a cheap necessary condition on the canonical text (AND short-circuits), so the
-        # JSON is parsed only for candidate rows.
-        outer.append(f"position(properties, {{pn{index}:String}}) > 0")
-        params[f"pn{index}"] = wanted.needle
-        outer.append(
-            f"JSONExtractRaw(properties, {{pk{index}:String}}) = JSONExtractRaw({{pv{index}:String}}, 'v')"
-        )
-        params[f"pk{index}"] = wanted.key
-        params[f"pv{index}"] = '{"v":' + wanted.canonical_value + "}"
+    outer.extend(_property_conditions(request, params))
     sql = f"SELECT {columns} FROM {_table_for(request)} FINAL WHERE {' AND '.join(inner)}"
     if outer:
         sql = f"SELECT * FROM ({sql}) WHERE {' AND '.join(outer)}"  # the inner query's columns
     return Statement(sql, params)
+
+
+def _property_conditions(request: SearchRequest, params: dict[str, Any]) -> list[str]:
+    """The property filters as conditions on a ``properties`` column (their values added to
+    ``params``). Both sides go through ClickHouse's own JSON rendering, so 200 and 200.0 (or 1e2)
+    compare equal as numbers while 200 and "200" (different JSON types) never do. The substring test
+    first is a cheap necessary condition on the canonical text (AND short-circuits), so the JSON is
+    parsed only for candidate rows."""
+    conditions: list[str] = []
+    for index, wanted in enumerate(request.property_filters):
+        conditions.append(f"position(properties, {{pn{index}:String}}) > 0")
+        params[f"pn{index}"] = wanted.needle
+        conditions.append(
+            f"JSONExtractRaw(properties, {{pk{index}:String}}) = JSONExtractRaw({{pv{index}:String}}, 'v')"
+        )
+        params[f"pk{index}"] = wanted.key
+        params[f"pv{index}"] = '{"v":' + wanted.canonical_value + "}"
+    return conditions
 
 
 def _table_for(request: SearchRequest) -> str:

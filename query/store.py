@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from query import sql
-from query.count_cache import DayCounts, PartitionCountCache, merge_day_counts
+from query.count_cache import DayCounts, PartitionCountCache, PartitionProfile, merge_day_counts
 from query.events import event_from_row
 from query.paging import page_window
 from query.search import DEFAULT_LIMIT, SearchRequest
@@ -24,13 +24,33 @@ class SearchPage:
     total: int
 
 
-class EventStore:
-    """``counts`` keeps whole-organization match counts per partition between searches (one per
-    app); without it every such search counts every partition."""
+@dataclass(frozen=True)
+class CountCaches:
+    """What whole-organization searches keep between requests (one per app, ``query.count_cache``):
+    partition profiles per organization, and day counts per search for what profiles don't answer.
+    Capacity 0 turns a cache off."""
 
-    def __init__(self, client: Client, counts: PartitionCountCache | None = None) -> None:
+    profiles: PartitionCountCache[PartitionProfile | None]
+    counts: PartitionCountCache[DayCounts]
+    max_profile_keys: int  # per partition; a partition with more keys is counted per search
+
+    @classmethod
+    def create(cls, profile_keys: int, max_profile_keys: int, count_entries: int) -> CountCaches:
+        def weight(profile: PartitionProfile | None) -> int:
+            return 1 if profile is None else profile.weight
+
+        return cls(
+            PartitionCountCache(profile_keys, weight), PartitionCountCache(count_entries), max_profile_keys
+        )
+
+
+class EventStore:
+    """``caches`` keeps whole-organization counts between searches; without it every such search
+    counts every partition."""
+
+    def __init__(self, client: Client, caches: CountCaches | None = None) -> None:
         self._client = client
-        self._counts = counts or PartitionCountCache(max_entries=0)
+        self._caches = caches or CountCaches.create(0, 0, 0)
 
     def org_for_key_hash(self, key_hash: str) -> str | None:
         rows = self._rows(sql.org_for_key_hash(key_hash))
@@ -80,10 +100,60 @@ class EventStore:
         return SearchPage(events, total)
 
     def _day_counts(self, org_id: str, request: SearchRequest) -> list[tuple[Any, int]]:
-        """Matches per day: cached partitions as they were, the others (parts changed) counted now."""
-        search = repr((org_id, replace(request, limit=DEFAULT_LIMIT, offset=0)))
+        """Matches per day: from the partitions' profiles where they answer the request, otherwise
+        per search; cached partitions as they were, the others (parts changed) counted now."""
         fingerprints = {str(row[0]): str(row[1]) for row in self._rows(sql.partition_fingerprints())}
-        lookup = self._counts.lookup(search, fingerprints)
+        counts: dict[str, DayCounts] = {}
+        if self._caches.profiles.capacity > 0 and sql.is_profiled(request):
+            profiles = self._profiles(org_id, fingerprints)
+            counts = self._profiled_counts(org_id, request, profiles)
+        rest = {
+            partition: fingerprint
+            for partition, fingerprint in fingerprints.items()
+            if partition not in counts
+        }
+        counts.update(self._searched_counts(org_id, request, rest))
+        return merge_day_counts(counts.values())
+
+    def _profiles(self, org_id: str, fingerprints: dict[str, str]) -> dict[str, PartitionProfile]:
+        """The organization's profile of every partition that has one (not too many keys)."""
+        cache, max_keys = self._caches.profiles, self._caches.max_profile_keys
+        lookup = cache.lookup(org_id, fingerprints)
+        profiles = {partition: profile for partition, profile in lookup.cached.items() if profile is not None}
+        if not lookup.stale:
+            return profiles
+        rows: dict[str, list[Any]] = {partition: [] for partition in lookup.stale}
+        for partition, event_type, properties_hash, days, values in self._rows(
+            sql.partition_profiles(org_id, lookup.stale, max_keys + 1)
+        ):
+            rows[str(partition)].append((str(event_type), int(properties_hash), days, values))
+        for partition, keys in rows.items():
+            profile = PartitionProfile.from_rows(keys) if len(keys) <= max_keys else None
+            cache.store(org_id, partition, fingerprints[partition], profile)
+            if profile is not None:
+                profiles[partition] = profile
+        return profiles
+
+    def _profiled_counts(
+        self, org_id: str, request: SearchRequest, profiles: dict[str, PartitionProfile]
+    ) -> dict[str, DayCounts]:
+        matching: frozenset[int] | None = None
+        if request.property_filters and profiles:
+            rows = self._rows(sql.matching_property_sets(org_id, request))
+            matching = frozenset(int(row[0]) for row in rows)
+        return {
+            partition: profile.day_counts(request.event_type, matching)
+            for partition, profile in profiles.items()
+        }
+
+    def _searched_counts(
+        self, org_id: str, request: SearchRequest, fingerprints: dict[str, str]
+    ) -> dict[str, DayCounts]:
+        """This search's matches per day in these partitions (cached per search and partition)."""
+        if not fingerprints:
+            return {}
+        search = repr((org_id, replace(request, limit=DEFAULT_LIMIT, offset=0)))
+        lookup = self._caches.counts.lookup(search, fingerprints)
         counts = lookup.cached
         if lookup.stale:
             fresh: dict[str, list[tuple[Any, int]]] = {partition: [] for partition in lookup.stale}
@@ -91,9 +161,9 @@ class EventStore:
                 fresh[str(partition)].append((day, int(count)))
             for partition, rows in fresh.items():
                 day_counts: DayCounts = tuple(rows)
-                self._counts.store(search, partition, fingerprints[partition], day_counts)
+                self._caches.counts.store(search, partition, fingerprints[partition], day_counts)
                 counts[partition] = day_counts
-        return merge_day_counts(counts.values())
+        return counts
 
     def _newest_by_id(self, org_id: str, keys: list[Any]) -> dict[Any, Any]:
         if not keys:

@@ -104,9 +104,20 @@ def seeder(clickhouse_settings: ClickHouseSettings) -> Seeder:
     return Seeder(client)
 
 
+# How whole-organization searches count (``query.count_cache``): from partition profiles (the
+# default), per search only, or profiles with partitions of more than one key counted per search.
+COUNTING_MODES = {
+    "profiles": {},
+    "per_search": {"profile_cache_max_keys": 0},
+    "diverse": {"profile_max_keys_per_partition": 1},
+}
+
+
 @pytest.fixture
-def api(clickhouse_settings: ClickHouseSettings) -> Iterator[TestClient]:
-    app = create_app(QuerySettings(auth_cache_ttl_s=0.5), clickhouse_settings)
+def api(request: pytest.FixtureRequest, clickhouse_settings: ClickHouseSettings) -> Iterator[TestClient]:
+    """The query app; ``@pytest.mark.parametrize("api", [...], indirect=True)`` picks a counting mode."""
+    mode = getattr(request, "param", "profiles")
+    app = create_app(QuerySettings(auth_cache_ttl_s=0.5, **COUNTING_MODES[mode]), clickhouse_settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from core.periods import Granularity
 from query.sql import USAGE_EVENTS_BY_CUSTOMER
-from tests.integration.query.conftest import Seeder, bearer
+from tests.integration.query.conftest import COUNTING_MODES, Seeder, bearer
 
 pytestmark = pytest.mark.clickhouse
 
@@ -84,6 +84,7 @@ def test_no_filter_lists_own_org_in_order_with_total(
     assert search(api, key, None)["total"] == 5  # no body at all: every field defaulted
 
 
+@pytest.mark.parametrize("api", list(COUNTING_MODES), indirect=True)
 def test_each_filter(api: TestClient, org: tuple[str, dict[str, str]]) -> None:
     key, e = org
     assert set(ids(search(api, key, {"customer_id": "acme"}))) == {
@@ -135,6 +136,7 @@ def test_filters_combine(api: TestClient, org: tuple[str, dict[str, str]]) -> No
     assert search(api, key, {**body, "event_type": "debit"})["total"] == 0
 
 
+@pytest.mark.parametrize("api", list(COUNTING_MODES), indirect=True)
 def test_property_filters_are_typed(api: TestClient, org: tuple[str, dict[str, str]]) -> None:
     key, e = org
 
@@ -154,6 +156,7 @@ def test_property_filters_are_typed(api: TestClient, org: tuple[str, dict[str, s
     assert matching({}) == set(e.values())
 
 
+@pytest.mark.parametrize("api", list(COUNTING_MODES), indirect=True)
 def test_pagination_is_stable_and_total_exact(api: TestClient, seeder: Seeder) -> None:
     key = seeder.api_key("org-a")
     same_time = T0
@@ -217,6 +220,7 @@ def test_pages_across_months_match_the_whole_order(api: TestClient, seeder: Seed
     assert search(api, key, {"offset": 8})["events"] == [] and search(api, key, {"offset": 8})["total"] == 8
 
 
+@pytest.mark.parametrize("api", list(COUNTING_MODES), indirect=True)
 def test_replaced_values_never_show_twice_nor_old(api: TestClient, seeder: Seeder) -> None:
     key = seeder.api_key("org-a")
     first = seeder.event("org-a", "acme", "api_calls", T0, 1, properties={"s": "old"}, event_type="debit")
@@ -371,6 +375,7 @@ def test_time_range_finds_values_late_in_long_periods(api: TestClient, seeder: S
     assert search(api, key, {"created_at_to": "2026-06-30T00:00:00Z"})["total"] == 1
 
 
+@pytest.mark.parametrize("api", list(COUNTING_MODES), indirect=True)
 def test_whole_org_counts_follow_every_insert_and_merge(api: TestClient, seeder: Seeder) -> None:
     """Whole-organization counts are cached per partition; any change of a partition's parts (a new
     value, a replacement that stops matching, a merge) is seen by the very next search."""
@@ -391,3 +396,8 @@ def test_whole_org_counts_follow_every_insert_and_merge(api: TestClient, seeder:
     seeder.optimize()  # merges change every part name; the counts stay right
     assert search(api, key, query)["total"] == 2
     assert search(api, key, {"offset": 3})["total"] == 3  # another filter set: counted on its own
+    assert search(api, key, {**query, "event_type": "debit"})["total"] == 0
+    assert search(api, key, {**query, "event_code": "calls"})["total"] == 2
+    seeder.event("org-a", "initech", "calls", june, 1, properties={"r": "eu", "n": 1})  # a new text
+    assert search(api, key, {"event_property_filters": {"r": "eu", "n": 1.0}, "offset": 1})["total"] == 1
+    assert search(api, key, query)["total"] == 3

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from core.clickhouse import make_client
 from core.settings import ClickHouseSettings
 from infra.migrate import discover_migrations, split_statements
-from query.sql import USAGE_EVENT_LOCATOR, USAGE_EVENTS_BY_CUSTOMER
+from query.sql import USAGE_EVENT_LOCATOR, USAGE_EVENTS_BY_CUSTOMER, USAGE_PROPERTY_SETS
 from tests.integration.query.conftest import Seeder, bearer
 
 pytestmark = pytest.mark.clickhouse
@@ -37,3 +37,29 @@ def test_existing_rows_are_backfilled(
     later = seeder.event("org-a", "c1", "m", datetime(2026, 6, 12, tzinfo=UTC), 8)  # through the views
     found = api.post("/v1/events/search", headers=bearer(key), json={"customer_id": "c1"}).json()
     assert found["total"] == 2 and {ev["event_id"] for ev in found["events"]} == {event_id, later}
+
+
+def test_property_sets_are_backfilled_and_fed_by_the_view(
+    api: TestClient, seeder: Seeder, clickhouse_settings: ClickHouseSettings
+) -> None:
+    (migration,) = [m for m in discover_migrations() if m.number == 50]
+    client = make_client(clickhouse_settings)
+    for statement in split_statements(migration.down_path.read_text()):
+        client.command(statement)
+    key = seeder.api_key("org-a")
+    june = datetime(2026, 6, 11, 9, 30, tzinfo=UTC)
+    seeder.event("org-a", "c1", "m", june, 7, properties={"plan": "pro"})
+    seeder.event("org-a", "c2", "m", june, 8, properties={"plan": "pro"})
+
+    for statement in split_statements(migration.path.read_text()):
+        client.command(statement)
+    texts = (
+        f"SELECT DISTINCT properties FROM {USAGE_PROPERTY_SETS} WHERE org_id = 'org-a' ORDER BY properties"
+    )
+    assert client.query(texts).result_rows == [('{"plan":"pro"}',)]
+    seeder.event("org-a", "c3", "m", june, 9, properties={"plan": "free"})  # through the view
+    assert client.query(texts).result_rows == [('{"plan":"free"}',), ('{"plan":"pro"}',)]
+    found = api.post(
+        "/v1/events/search", headers=bearer(key), json={"event_property_filters": {"plan": "pro"}}
+    )
+    assert found.json()["total"] == 2

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from query.count_cache import PartitionCountCache
 from query.search import parse_search_body
-from query.store import MAX_SEARCH_ATTEMPTS, EventStore
+from query.store import MAX_SEARCH_ATTEMPTS, CountCaches, EventStore
 
 PERIOD = datetime(2026, 6, 1)
 FINGERPRINTS = [("202605", "f1"), ("202606", "f2")]  # partition -> fingerprint of its parts
@@ -83,7 +82,7 @@ def test_customer_search_is_one_query_and_past_the_end_counts_separately() -> No
 
 
 def test_counts_of_unchanged_partitions_are_reused_and_changed_ones_recounted() -> None:
-    cache = PartitionCountCache(max_entries=100)
+    cache = CountCaches.create(profile_keys=0, max_profile_keys=0, count_entries=100)
     first = ScriptedClient([*MONTHS])
     EventStore(first, cache).search("org", parse_search_body(b'{"offset":5000}'))  # type: ignore[arg-type]
     same = ScriptedClient([FINGERPRINTS])
@@ -95,9 +94,52 @@ def test_counts_of_unchanged_partitions_are_reused_and_changed_ones_recounted() 
 
 
 def test_cached_counts_belong_to_one_organization_and_one_filter_set() -> None:
-    cache = PartitionCountCache(max_entries=100)
+    cache = CountCaches.create(profile_keys=0, max_profile_keys=0, count_entries=100)
     EventStore(ScriptedClient([*MONTHS]), cache).search("org", parse_search_body(b'{"offset":5000}'))  # type: ignore[arg-type]
     for org, body in (("other", b'{"offset":5000}'), ("org", b'{"event_type":"debit","offset":5000}')):
         client = ScriptedClient([FINGERPRINTS, [(202605, date(2026, 5, 1), 3)]])
         page = EventStore(client, cache).search(org, parse_search_body(body))  # type: ignore[arg-type]
         assert page.total == 3 and len(client.sent) == 2
+
+
+def search(client: ScriptedClient, caches: CountCaches, body: bytes) -> Any:
+    return EventStore(client, caches).search("org", parse_search_body(body))  # type: ignore[arg-type]
+
+
+MAY_PROFILE = [
+    ("202605", "credit", 11, [date(2026, 5, 1)], [600]),
+    ("202605", "debit", 22, [date(2026, 5, 2)], [400]),
+]
+JUNE_PROFILE = [("202606", "credit", 11, [date(2026, 6, 1)], [234])]
+
+
+def test_profiles_answer_every_property_and_type_filter_set_without_counting_again() -> None:
+    caches = CountCaches.create(profile_keys=100, max_profile_keys=10, count_entries=100)
+    first = ScriptedClient([FINGERPRINTS, [*MAY_PROFILE, *JUNE_PROFILE], [(11,)]])
+    page = search(first, caches, b'{"event_property_filters":{"a":1},"offset":900}')
+    assert page.total == 834 and page.events == [] and len(first.sent) == 3
+    assert first.parameters[1]["partitions"] == ["202605", "202606"] and first.parameters[1]["max_keys"] == 11
+    assert "usage_property_sets" in first.sent[2] and first.parameters[2]["pk0"] == "a"
+    # A filter set never seen before: the profiles answer it, only the matching texts are looked up.
+    other = ScriptedClient([FINGERPRINTS, [(22,), (11,)]])
+    page = search(other, caches, b'{"event_type":"debit","event_property_filters":{"b":2},"offset":900}')
+    assert page.total == 400 and len(other.sent) == 2
+    no_property = ScriptedClient([FINGERPRINTS])
+    assert search(no_property, caches, b'{"offset":2000}').total == 1234 and len(no_property.sent) == 1
+    # A metric filter is not in the profiles: counted for this search.
+    metric = ScriptedClient([FINGERPRINTS, [(202605, date(2026, 5, 1), 7)]])
+    assert search(metric, caches, b'{"event_code":"m","offset":2000}').total == 7
+    assert "GROUP BY partition_id, day" in metric.sent[1]
+
+
+def test_a_changed_partition_is_profiled_again_and_a_too_diverse_one_counted_per_search() -> None:
+    caches = CountCaches.create(profile_keys=100, max_profile_keys=1, count_entries=100)
+    # May has 2 keys, more than 1: counted for this search instead.
+    first = ScriptedClient([FINGERPRINTS, [*MAY_PROFILE, *JUNE_PROFILE], [(202605, date(2026, 5, 1), 1000)]])
+    assert search(first, caches, b'{"offset":2000}').total == 1234
+    assert first.parameters[2]["partitions"] == ["202605"]
+    june_changed = [("202605", "f1"), ("202606", "f9")]
+    june_grew = [("202606", "credit", 11, [date(2026, 6, 1)], [240])]
+    second = ScriptedClient([june_changed, june_grew])
+    assert search(second, caches, b'{"offset":2000}').total == 1240 and len(second.sent) == 2
+    assert second.parameters[1]["partitions"] == ["202606"]
