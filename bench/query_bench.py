@@ -170,7 +170,12 @@ def main() -> None:
                 f"concat('cust-', toString(number)), 1 FROM numbers({CUSTOMERS})"
             )
         if args.merged:
-            for table in ("usage_events", "usage_events_by_customer", "usage_event_locator"):
+            for table in (
+                "usage_events",
+                "usage_events_by_customer",
+                "usage_events_by_period",
+                "usage_event_locator",
+            ):
                 client.command(f"OPTIMIZE TABLE {table} FINAL")
             if args.fresh_latest_month:
                 replace_some(client, ORG, 10, latest_month_only=True)

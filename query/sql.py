@@ -19,10 +19,11 @@ Reads are correct before ClickHouse merges parts:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.names import API_KEYS, CUSTOMER_EXTERNAL_IDS, USAGE_EVENTS
+from core.periods import Granularity, period_start
 from query.search import SearchRequest
 
 # Read-side tables of the query service (infra/migrations/0030_query_side_tables.sql), filled from
@@ -30,6 +31,7 @@ from query.search import SearchRequest
 USAGE_EVENT_LOCATOR = "usage_event_locator"
 USAGE_EVENTS_BY_CUSTOMER = "usage_events_by_customer"
 USAGE_PROPERTY_SETS = "usage_property_sets"  # infra/migrations/0050_property_sets.sql
+USAGE_EVENTS_BY_PERIOD = "usage_events_by_period"  # infra/migrations/0051_usage_events_by_period.sql
 
 EVENT_COLUMNS = (
     "event_id",
@@ -47,6 +49,8 @@ _COLUMNS = ", ".join(EVENT_COLUMNS)
 # UUIDs compare by their internal layout in ClickHouse; users expect the order of the text form.
 # (toUInt128 of a UUID orders exactly like its text and is much cheaper than toString.)
 ORDERING = "ORDER BY created_at, toUInt128(event_id)"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_DATETIME = 2**32 - 1  # ClickHouse DateTime is seconds since the epoch as UInt32
 
 
 @dataclass(frozen=True)
@@ -88,9 +92,19 @@ def fetch_event(org_id: str, event_id: str) -> Statement:
 
 def search_page(org_id: str, request: SearchRequest) -> Statement:
     """The page and, in its last column, ``total`` (a window count over every match: one pass)."""
+    return _ordered_page(org_id, request, ", count() OVER () AS total")
+
+
+def page_of_matches(org_id: str, request: SearchRequest) -> Statement:
+    """The page alone (the total is known already): the ``request`` is narrowed to the days that
+    hold the page (``query.paging``), so only their values are read and ordered."""
+    return _ordered_page(org_id, request, "")
+
+
+def _ordered_page(org_id: str, request: SearchRequest, extra_columns: str) -> Statement:
     matches = _matches(org_id, request)
     sql = (
-        f"SELECT {_COLUMNS}, count() OVER () AS total FROM ({matches.sql}) {ORDERING} "
+        f"SELECT {_COLUMNS}{extra_columns} FROM ({matches.sql}) {ORDERING} "
         "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"
     )
     return Statement(sql, {**matches.parameters, "limit": request.limit, "offset": request.offset})
@@ -131,7 +145,7 @@ def day_counts(org_id: str, request: SearchRequest, partitions: list[str]) -> St
     in one partition, so FINAL is exact partition by partition). The partition comes out as
     ``toYYYYMM(period_start)``, the partition key of ``usage_events`` (migration 0002), whose text
     is the partition's ID (grouping by that number is cheaper than by the ``_partition_id`` text)."""
-    matches = _matches(org_id, request, "period_start, " + _filter_columns(request), partitions)
+    matches = _matches(org_id, request, "period_start, " + _filter_columns(request), partitions, USAGE_EVENTS)
     sql = (
         "SELECT toYYYYMM(period_start) AS partition_id, toDate(created_at) AS day, count() "
         f"FROM ({matches.sql}) GROUP BY partition_id, day ORDER BY partition_id, day"
@@ -154,9 +168,8 @@ def partition_profiles(org_id: str, partitions: list[str], max_keys: int) -> Sta
     """Per partition, the current values of the organization per (event_type, properties hash) and
     UTC day of created_at (days and counts as two aligned arrays): every filter set of
     ``is_profiled`` counted from one read. At most ``max_keys`` rows per partition."""
-    matches = _matches(
-        org_id, SearchRequest(), "period_start, created_at, event_type, properties", partitions
-    )
+    columns = "period_start, created_at, event_type, properties"
+    matches = _matches(org_id, SearchRequest(), columns, partitions, USAGE_EVENTS)
     per_day = (
         "SELECT toYYYYMM(period_start) AS partition_id, toDate(created_at) AS day, event_type, "
         f"cityHash64(properties) AS properties_hash, count() AS current_values FROM ({matches.sql}) "
@@ -178,41 +191,22 @@ def matching_property_sets(org_id: str, request: SearchRequest) -> Statement:
     return Statement(f"SELECT DISTINCT properties_hash FROM {USAGE_PROPERTY_SETS} WHERE {conditions}", params)
 
 
-def search_keys(org_id: str, request: SearchRequest) -> Statement:
-    """First step of a search over possibly millions of matches: the page as (event_id, version,
-    period_start) only. Ordering narrow rows is much cheaper than ordering whole events; the inner
-    query reads only the columns the filters need."""
-    matches = _matches(org_id, request, "event_id, version, period_start, " + _filter_columns(request))
-    sql = (
-        f"SELECT event_id, version, period_start FROM ({matches.sql}) {ORDERING} "
-        "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"
-    )
-    return Statement(sql, {**matches.parameters, "limit": request.limit, "offset": request.offset})
-
-
-def events_by_ids(org_id: str, event_ids: list[Any], periods: list[datetime]) -> Statement:
-    """Second step: the newest version of each of these events (``version`` last). The periods
-    (few: a page is a narrow slice of created_at) prune the monthly partitions; the event_id
-    bloom-filter index then skips granules inside them (measured: faster than primary-key lookups
-    by replace key in the customer-ordered copy, whose small granules cost more to decompress)."""
-    sql = (
-        f"SELECT {_COLUMNS}, version FROM {USAGE_EVENTS} WHERE org_id = {{org_id:String}} "
-        "AND period_start IN {periods:Array(DateTime('UTC'))} AND event_id IN {event_ids:Array(UUID)} "
-        "ORDER BY version DESC LIMIT 1 BY event_id"
-    )
-    return Statement(sql, {"org_id": org_id, "periods": periods, "event_ids": event_ids})
-
-
 def search_total(org_id: str, request: SearchRequest) -> Statement:
     matches = _matches(org_id, request)
     return Statement(f"SELECT count() FROM ({matches.sql})", matches.parameters)
 
 
 def _matches(
-    org_id: str, request: SearchRequest, columns: str = _COLUMNS, partitions: list[str] | None = None
+    org_id: str,
+    request: SearchRequest,
+    columns: str = _COLUMNS,
+    partitions: list[str] | None = None,
+    table: str | None = None,
 ) -> Statement:
     """Every current value of the organization matching the request (unordered), as ``columns``
-    (which must hold every column a filter reads); only in ``partitions`` when given."""
+    (which must hold every column a filter reads); only in ``partitions`` when given (partitions
+    of ``usage_events``: read it as ``table``). The table is by default the copy whose order suits
+    the request best."""
     inner = ["org_id = {org_id:String}"]
     params: dict[str, Any] = {"org_id": org_id}
     if partitions is not None:
@@ -228,15 +222,7 @@ def _matches(
         inner.append("metric_key = {event_code:String}")
         params["event_code"] = request.event_code
     if request.created_at_from_us is not None:
-        # created_at lies inside its period (the period is the UTC bucket of the event's timestamp)
-        # and bucketing is monotonic, so a match has period_start >= the bucket of created_at_from
-        # for its granularity; the earliest of those buckets is the month's or the ISO week's start
-        # (hours and days start later). period_start is part of the replace key (all versions share
-        # it): safe before the merge, and it prunes whole monthly partitions.
-        earliest = "fromUnixTimestamp64Micro({created_at_from:Int64}, 'UTC')"
-        inner.append(
-            f"period_start >= toDateTime(least(toStartOfMonth({earliest}), toMonday({earliest})), 'UTC')"
-        )
+        inner.append(_earliest_periods(request.created_at_from_us, params))
     if request.created_at_to_us is not None:
         inner.append("period_start <= fromUnixTimestamp64Micro({created_at_to:Int64}, 'UTC')")
     outer: list[str] = []
@@ -250,10 +236,29 @@ def _matches(
         outer.append("created_at <= fromUnixTimestamp64Micro({created_at_to:Int64}, 'UTC')")
         params["created_at_to"] = request.created_at_to_us
     outer.extend(_property_conditions(request, params))
-    sql = f"SELECT {columns} FROM {_table_for(request)} FINAL WHERE {' AND '.join(inner)}"
+    sql = f"SELECT {columns} FROM {table or _table_for(request)} FINAL WHERE {' AND '.join(inner)}"
     if outer:
         sql = f"SELECT * FROM ({sql}) WHERE {' AND '.join(outer)}"  # the inner query's columns
     return Statement(sql, params)
+
+
+def _earliest_periods(created_at_from_us: int, params: dict[str, Any]) -> str:
+    """A value with created_at >= created_at_from has, for its granularity, period_start >= the
+    period of created_at_from: created_at lies inside its period (the period is the UTC bucket of the
+    event's timestamp) and bucketing is monotonic. period_start is part of the replace key (all
+    versions share it), so this is safe before the merge; it prunes whole monthly partitions and,
+    in the period-ordered copy, all but a few ranges per granularity."""
+    moment = _EPOCH + timedelta(microseconds=created_at_from_us)
+    ranges = []
+    for index, granularity in enumerate(Granularity):
+        earliest = int(period_start(moment, granularity).timestamp())
+        params[f"granularity{index}"] = granularity.value
+        params[f"earliest{index}"] = min(max(earliest, 0), MAX_DATETIME)  # the range of DateTime
+        ranges.append(
+            f"(granularity = {{granularity{index}:String}} "
+            f"AND period_start >= toDateTime({{earliest{index}:Int64}}, 'UTC'))"
+        )
+    return "(" + " OR ".join(ranges) + ")"
 
 
 def _property_conditions(request: SearchRequest, params: dict[str, Any]) -> list[str]:
@@ -276,10 +281,11 @@ def _property_conditions(request: SearchRequest, params: dict[str, Any]) -> list
 
 def _table_for(request: SearchRequest) -> str:
     """A customer's values are contiguous in ``usage_events_by_customer`` (yearly partitions, small
-    granules); other searches read ``usage_events``, whose monthly partitions prune time ranges."""
+    granules); other searches read ``usage_events_by_period``, where the values of a time range are
+    a few contiguous ranges."""
     if is_customer_scoped(request):
         return USAGE_EVENTS_BY_CUSTOMER
-    return USAGE_EVENTS
+    return USAGE_EVENTS_BY_PERIOD
 
 
 def _customer_of_external_id() -> str:

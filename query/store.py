@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
 
-MAX_SEARCH_ATTEMPTS = 3
-
-
 @dataclass(frozen=True)
 class SearchPage:
     events: list[dict[str, Any]]
@@ -73,11 +70,8 @@ class EventStore:
 
     def _search_in_two_steps(self, org_id: str, request: SearchRequest) -> SearchPage:
         """Possibly millions of matches. Count them per day of created_at (the exact total, no
-        sort; cached per partition), order only the days holding the page, as narrow rows
-        (event_id, version, period_start), then read the page's events by period + event_id. A version
-        replaced in between (the last read finds a newer one, which might no longer match the
-        filters) makes the page start again, a bounded number of times; the last attempt keeps
-        the newer (current) values."""
+        sort; cached per partition), then read and order only the days holding the page, in the
+        period-ordered copy (a few contiguous ranges)."""
         counts = self._day_counts(org_id, request)
         total = sum(count for _, count in counts)
         window = page_window(counts, request.offset, request.limit)
@@ -90,14 +84,8 @@ class EventStore:
             created_at_to_us=window.to_us if wanted_to is None else min(window.to_us, wanted_to),
             offset=window.offset,
         )
-        for attempt in range(1, MAX_SEARCH_ATTEMPTS + 1):
-            keys = self._rows(sql.search_keys(org_id, narrowed))
-            newest = self._newest_by_id(org_id, keys)
-            consistent = all(key[0] in newest and newest[key[0]][-1] == key[1] for key in keys)
-            if consistent or attempt == MAX_SEARCH_ATTEMPTS:
-                break
-        events = [event_from_row(newest[key[0]][:-1]) for key in keys if key[0] in newest]
-        return SearchPage(events, total)
+        rows = self._rows(sql.page_of_matches(org_id, narrowed))
+        return SearchPage([event_from_row(row) for row in rows], total)
 
     def _day_counts(self, org_id: str, request: SearchRequest) -> list[tuple[Any, int]]:
         """Matches per day: from the partitions' profiles where they answer the request, otherwise
@@ -164,13 +152,6 @@ class EventStore:
                 self._caches.counts.store(search, partition, fingerprints[partition], day_counts)
                 counts[partition] = day_counts
         return counts
-
-    def _newest_by_id(self, org_id: str, keys: list[Any]) -> dict[Any, Any]:
-        if not keys:
-            return {}
-        periods = sorted({key[2] for key in keys})
-        statement = sql.events_by_ids(org_id, [key[0] for key in keys], periods)
-        return {row[0]: row for row in self._rows(statement)}
 
     def _total(self, org_id: str, request: SearchRequest, rows: list[Any]) -> int:
         if rows:

@@ -19,7 +19,7 @@ from core.records import ReplaceKey, canonical_properties
 from core.settings import ClickHouseSettings
 from query.main import create_app
 from query.settings import QuerySettings
-from query.sql import USAGE_EVENT_LOCATOR, USAGE_EVENTS_BY_CUSTOMER
+from query.sql import USAGE_EVENT_LOCATOR, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_PERIOD
 
 USAGE_COLUMNS = list(USAGE_EVENT_COLUMNS)
 
@@ -99,7 +99,7 @@ class Seeder:
 @pytest.fixture
 def seeder(clickhouse_settings: ClickHouseSettings) -> Seeder:
     client = make_client(clickhouse_settings)
-    for table in (USAGE_EVENTS, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENT_LOCATOR):
+    for table in (USAGE_EVENTS, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_PERIOD, USAGE_EVENT_LOCATOR):
         client.command(f"SYSTEM STOP MERGES {table}")  # prove reads are right before merges
     return Seeder(client)
 

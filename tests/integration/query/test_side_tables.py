@@ -1,5 +1,5 @@
-"""Migration 0030: the read-side tables are backfilled from existing usage rows, and dropped by its
-down file."""
+"""Migrations 0030, 0050 and 0051: the read-side tables are backfilled from existing usage rows,
+fed by their views afterwards, and dropped by their down files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from fastapi.testclient import TestClient
 from core.clickhouse import make_client
 from core.settings import ClickHouseSettings
 from infra.migrate import discover_migrations, split_statements
-from query.sql import USAGE_EVENT_LOCATOR, USAGE_EVENTS_BY_CUSTOMER, USAGE_PROPERTY_SETS
+from query.sql import (
+    USAGE_EVENT_LOCATOR,
+    USAGE_EVENTS_BY_CUSTOMER,
+    USAGE_EVENTS_BY_PERIOD,
+    USAGE_PROPERTY_SETS,
+)
 from tests.integration.query.conftest import Seeder, bearer
 
 pytestmark = pytest.mark.clickhouse
@@ -63,3 +68,26 @@ def test_property_sets_are_backfilled_and_fed_by_the_view(
         "/v1/events/search", headers=bearer(key), json={"event_property_filters": {"plan": "pro"}}
     )
     assert found.json()["total"] == 2
+
+
+def test_the_period_ordered_copy_is_backfilled_and_fed_by_the_view(
+    api: TestClient, seeder: Seeder, clickhouse_settings: ClickHouseSettings
+) -> None:
+    (migration,) = [m for m in discover_migrations() if m.number == 51]
+    client = make_client(clickhouse_settings)
+    for statement in split_statements(migration.down_path.read_text()):
+        client.command(statement)
+    key = seeder.api_key("org-a")
+    june = datetime(2026, 6, 11, 9, 30, tzinfo=UTC)
+    first = seeder.event("org-a", "c1", "m", june, 7)
+
+    for statement in split_statements(migration.path.read_text()):
+        client.command(statement)
+    assert client.command(f"SELECT count() FROM {USAGE_EVENTS_BY_PERIOD}") == 1
+    later = seeder.event("org-a", "c2", "m", june, 8)  # through the view
+    found = api.post(
+        "/v1/events/search", headers=bearer(key), json={"created_at_from": "2026-06-01T00:00:00Z"}
+    )
+    assert found.json()["total"] == 2 and [ev["event_id"] for ev in found.json()["events"]] == sorted(
+        [first, later]
+    )

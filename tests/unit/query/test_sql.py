@@ -63,7 +63,7 @@ def test_customer_searches_read_the_customer_ordered_copy() -> None:
         assert "FROM usage_events_by_customer FINAL" in sql.search_page("org", parse_search_body(body)).sql
     for body in (b"{}", b'{"event_code":"m","created_at_from":"2026-01-01T00:00:00Z"}'):
         page = sql.search_page("org", parse_search_body(body)).sql
-        assert "FROM usage_events FINAL" in page and "usage_events_by_customer" not in page
+        assert "FROM usage_events_by_period FINAL" in page and "usage_events_by_customer" not in page
 
 
 def test_page_carries_the_total_as_a_window_count() -> None:
@@ -74,17 +74,35 @@ def test_page_carries_the_total_as_a_window_count() -> None:
 
 def test_two_step_statements_bind_every_value() -> None:
     request = parse_search_body(b'{"event_property_filters":{"a":1},"event_type":"debit","offset":3}')
-    keys = sql.search_keys("org", request)
-    assert keys.sql.startswith("SELECT event_id, version, period_start FROM (")
-    assert "OVER ()" not in keys.sql  # the total comes from the day counts
-    assert "properties" in keys.sql and keys.parameters["offset"] == 3 and keys.parameters["org_id"] == "org"
-    assert "properties" not in sql.search_keys("org", parse_search_body(b"{}")).sql
-    fetch = sql.events_by_ids("org", ["id"], [])
-    assert "{event_ids:Array(UUID)}" in fetch.sql and "{periods:Array(DateTime('UTC'))}" in fetch.sql
-    assert fetch.parameters == {"org_id": "org", "periods": [], "event_ids": ["id"]}
+    page = sql.page_of_matches("org", request)
+    assert "OVER ()" not in page.sql  # the total comes from the day counts
+    assert "FROM usage_events_by_period FINAL" in page.sql and "ORDER BY created_at" in page.sql
+    assert (
+        page.parameters["offset"] == 3
+        and page.parameters["org_id"] == "org"
+        and page.parameters["pk0"] == "a"
+    )
     counts = sql.day_counts("org", request, ["202601"])
-    assert "_partition_id IN {partitions:Array(String)}" in counts.sql
+    assert (
+        "_partition_id IN {partitions:Array(String)}" in counts.sql
+        and "FROM usage_events FINAL" in counts.sql
+    )
     assert counts.parameters["partitions"] == ["202601"]
+    profiles = sql.partition_profiles("org", ["202601"], 11)
+    assert (
+        "FROM usage_events FINAL" in profiles.sql
+        and "LIMIT {max_keys:UInt64} BY partition_id" in profiles.sql
+    )
+    assert profiles.parameters == {"org_id": "org", "partitions": ["202601"], "max_keys": 11}
+    matching = sql.matching_property_sets("org", request)
+    assert "FROM usage_property_sets WHERE org_id = {org_id:String}" in matching.sql
+    assert matching.parameters["pk0"] == "a" and matching.parameters["pv0"] == '{"v":1}'
+
+
+def test_profiles_answer_only_type_and_property_filters() -> None:
+    assert sql.is_profiled(parse_search_body(b'{"event_type":"debit","event_property_filters":{"a":1}}'))
+    for body in (b'{"event_code":"m"}', b'{"customer_id":"c"}', b'{"created_at_to":"2026-01-01T00:00:00Z"}'):
+        assert not sql.is_profiled(parse_search_body(body))
 
 
 def test_bounded_searches_are_one_step() -> None:
@@ -113,12 +131,27 @@ def test_fetch_and_auth_statements() -> None:
 
 def test_time_range_prunes_periods_inside_the_final_query() -> None:
     request = parse_search_body(
-        b'{"created_at_from":"2026-01-01T00:00:00Z","created_at_to":"2026-02-01T00:00:00Z"}'
+        b'{"created_at_from":"2026-01-01T12:30:00Z","created_at_to":"2026-02-01T00:00:00Z"}'
     )
-    text = sql.search_page("org", request).sql
-    inner = text[text.index("FROM usage_events FINAL") :]
-    earliest = "fromUnixTimestamp64Micro({created_at_from:Int64}, 'UTC')"
-    assert (
-        f"period_start >= toDateTime(least(toStartOfMonth({earliest}), toMonday({earliest})), 'UTC')" in inner
-    )
+    statement = sql.search_page("org", request)
+    inner = statement.sql[statement.sql.index("FROM usage_events_by_period FINAL") :]
+    for index in range(4):
+        granularity = f"(granularity = {{granularity{index}:String}} AND "
+        assert granularity + f"period_start >= toDateTime({{earliest{index}:Int64}}, 'UTC'))" in inner
+    earliest_by_granularity = {
+        statement.parameters[f"granularity{index}"]: statement.parameters[f"earliest{index}"]
+        for index in range(4)
+    }
+    assert earliest_by_granularity == {
+        "hourly": 1767270600 - 1800,  # 2026-01-01T12:00:00Z
+        "daily": 1767225600,  # 2026-01-01
+        "weekly": 1767225600 - 3 * 86400,  # Monday 2025-12-29
+        "monthly": 1767225600,  # 2026-01-01
+    }
     assert "period_start <= fromUnixTimestamp64Micro({created_at_to:Int64}, 'UTC')" in inner
+
+
+def test_earliest_periods_stay_in_the_range_of_datetime() -> None:
+    for moment, bound in ((b"0001-01-01T00:00:00Z", 0), (b"9999-12-31T00:00:00Z", sql.MAX_DATETIME)):
+        request = parse_search_body(b'{"created_at_from":"' + moment + b'"}')
+        assert sql.search_page("org", request).parameters["earliest0"] == bound

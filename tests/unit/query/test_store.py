@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from query.search import parse_search_body
-from query.store import MAX_SEARCH_ATTEMPTS, CountCaches, EventStore
+from query.store import CountCaches, EventStore
 
 PERIOD = datetime(2026, 6, 1)
 FINGERPRINTS = [("202605", "f1"), ("202606", "f2")]  # partition -> fingerprint of its parts
@@ -17,12 +17,8 @@ MONTHS = [FINGERPRINTS, COUNTS]  # the answers to the two counting queries
 ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
 
-def event_row(value: float, version: int) -> tuple[Any, ...]:
-    return (ID, "c", "e", "m", "credit", value, "daily", PERIOD, PERIOD, "{}", version)
-
-
-def key_row(version: int) -> tuple[Any, ...]:
-    return (ID, version, PERIOD)
+def event_row(value: float) -> tuple[Any, ...]:
+    return (ID, "c", "e", "m", "credit", value, "daily", PERIOD, PERIOD, "{}")
 
 
 @dataclass
@@ -40,14 +36,19 @@ class ScriptedClient:
         return type("Result", (), {"result_rows": rows})()
 
 
-def test_whole_org_search_reads_narrow_keys_then_the_events() -> None:
-    client = ScriptedClient([*MONTHS, [key_row(7)], [event_row(3.0, 7)]])
+def test_whole_org_search_counts_per_day_then_reads_only_the_page_days() -> None:
+    client = ScriptedClient([*MONTHS, [event_row(3.0)]])
     page = EventStore(client).search("org", parse_search_body(b'{"offset":1010}'))  # type: ignore[arg-type]
     assert page.total == 1234 and [e["value"] for e in page.events] == [3]
-    assert len(client.sent) == 4 and "system.parts" in client.sent[0]
+    assert len(client.sent) == 3 and "system.parts" in client.sent[0]
     assert "GROUP BY partition_id, day" in client.sent[1]
     assert client.parameters[1]["partitions"] == ["202605", "202606"]
-    assert "LIMIT 1 BY event_id" in client.sent[3] and client.parameters[3]["event_ids"] == [ID]
+    # Offset 1010 is the 10th match of June 1: only that day is read, from the period-ordered copy.
+    assert "usage_events_by_period FINAL" in client.sent[2] and "OVER ()" not in client.sent[2]
+    june_1 = 1780272000_000_000  # 2026-06-01T00:00:00Z in microseconds
+    assert client.parameters[2]["offset"] == 10
+    assert client.parameters[2]["created_at_from"] == june_1
+    assert client.parameters[2]["created_at_to"] == june_1 + 86_400_000_000 - 1
 
 
 def test_whole_org_search_past_the_end_needs_only_the_counts() -> None:
@@ -56,24 +57,8 @@ def test_whole_org_search_past_the_end_needs_only_the_counts() -> None:
     assert page.events == [] and page.total == 1234 and len(client.sent) == 2
 
 
-def test_a_version_replaced_between_the_steps_restarts_the_search() -> None:
-    client = ScriptedClient([*MONTHS, [key_row(7)], [event_row(3.0, 8)], [key_row(8)], [event_row(4.0, 8)]])
-    page = EventStore(client).search("org", parse_search_body(b"{}"))  # type: ignore[arg-type]
-    assert [e["value"] for e in page.events] == [4] and len(client.sent) == 6
-
-
-def test_attempts_are_bounded_and_keep_the_current_value() -> None:
-    answers: list[list[tuple[Any, ...]]] = [*MONTHS]
-    for attempt in range(MAX_SEARCH_ATTEMPTS):
-        answers += [[key_row(attempt)], [event_row(float(attempt), attempt + 1)]]
-    client = ScriptedClient(answers)
-    page = EventStore(client).search("org", parse_search_body(b"{}"))  # type: ignore[arg-type]
-    assert [e["value"] for e in page.events] == [MAX_SEARCH_ATTEMPTS - 1]
-    assert len(client.sent) == 2 + 2 * MAX_SEARCH_ATTEMPTS
-
-
 def test_customer_search_is_one_query_and_past_the_end_counts_separately() -> None:
-    client = ScriptedClient([[(*event_row(1.0, 1)[:-1], 9)]])
+    client = ScriptedClient([[(*event_row(1.0), 9)]])
     page = EventStore(client).search("org", parse_search_body(b'{"customer_id":"c"}'))  # type: ignore[arg-type]
     assert page.total == 9 and len(client.sent) == 1
     client = ScriptedClient([[], [(9,)]])
