@@ -18,7 +18,7 @@ class QuerySettings(BaseSettings):
     count_cache_max_entries: int = Field(default=10_000, ge=0)
     # Whole-organization searches filtering on event_type and properties only: each partition's
     # current values per (event_type, properties text) and day, per organization, answer any such
-    # filter set (``query.count_cache.PartitionProfile``). A key weighs ~0.6 KB (~60 MB for
+    # filter set (``query.count_cache.PartitionProfile``). A key weighs ~0.45 KB (~45 MB for
     # 100,000); 0 turns profiles off. A partition with more keys than the second bound (too many
     # distinct properties texts) is counted per search instead.
     profile_cache_max_keys: int = Field(default=100_000, ge=0)
