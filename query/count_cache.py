@@ -10,11 +10,12 @@ whose fingerprint changed: usually the few open months that streams is writing t
 
 Two things are kept per partition:
 
-* a ``PartitionProfile`` per organization: its current values per (event_type, properties text)
-  and day. Any search filtering on event_type and properties only adds up the matching rows of
-  the profile, so a filter set never seen before is answered without reading the values again;
-* ``DayCounts`` per search, for the other searches (metric or time range), and for partitions
-  whose profile would be too large (too many distinct properties texts).
+* a ``PartitionProfile`` per organization: its current values per (metric, event_type,
+  properties text) and day. A search that is not scoped to a customer adds up the matching keys
+  of the profile (on the whole days of its created_at range), so a filter set never seen before
+  is answered without reading the values again;
+* ``DayCounts`` per search, for partitions whose profile would be too large (too many distinct
+  keys), or when profiles are turned off.
 """
 
 from __future__ import annotations
@@ -75,50 +76,73 @@ class PartitionCountCache(Generic[Value]):
                 self._held -= self._weight(evicted)
 
 
-ProfileKey = tuple[str, int]  # (event_type, properties hash)
+ProfileKey = tuple[str, str, int]  # (metric key, event_type, properties hash)
+
+
+@dataclass(frozen=True)
+class ProfileFilter:
+    """What a search asks of a profile; None means any."""
+
+    metric_key: str | None = None
+    event_type: str | None = None
+    properties: Collection[int] | None = None  # properties hashes that every property filter matches
+    first_day: date | None = None  # whole UTC days of created_at, inclusive
+    last_day: date | None = None
+
+    def admits(self, key: ProfileKey) -> bool:
+        metric_key, event_type, properties_hash = key
+        return (
+            (self.metric_key is None or metric_key == self.metric_key)
+            and (self.event_type is None or event_type == self.event_type)
+            and (self.properties is None or properties_hash in self.properties)
+        )
 
 
 @dataclass(frozen=True)
 class PartitionProfile:
-    """One organization's current values in one partition, per (event_type, properties hash) and
-    UTC day of created_at (an array per key, day by day from ``first_day``: a month and a weekly
-    value's spill into the next one, at most 37 days)."""
+    """One organization's current values in one partition, per (metric, event_type, properties
+    hash) and UTC day of created_at (an array per key, day by day from ``first_day``: a month and a
+    weekly value's spill into the next one, at most 37 days)."""
 
     first_day: date
     values: Mapping[ProfileKey, array[int]]
 
     @classmethod
-    def from_rows(cls, rows: Sequence[tuple[str, int, Sequence[date], Sequence[int]]]) -> PartitionProfile:
-        """``rows``: (event_type, properties hash, days, values on those days) per key."""
-        days = [day for row in rows for day in row[2]]
+    def from_rows(
+        cls, rows: Sequence[tuple[str, str, int, Sequence[date], Sequence[int]]]
+    ) -> PartitionProfile:
+        """``rows``: (metric key, event_type, properties hash, days, values on those days) per key."""
+        days = [day for row in rows for day in row[3]]
         if not days:
             return cls(date.min, {})
         first_day = min(days)
         span = (max(days) - first_day).days + 1
         values: dict[ProfileKey, array[int]] = {}
-        for event_type, properties_hash, key_days, counts in rows:
+        for metric_key, event_type, properties_hash, key_days, counts in rows:
             per_day = array("q", bytes(8 * span))
             for day, count in zip(key_days, counts, strict=True):
                 per_day[(day - first_day).days] += count
-            values[(event_type, properties_hash)] = per_day
+            values[(metric_key, event_type, properties_hash)] = per_day
         return cls(first_day, values)
 
     @property
     def weight(self) -> int:
         return max(1, len(self.values))
 
-    def day_counts(self, event_type: str | None, properties: Collection[int] | None) -> DayCounts:
-        """Matches per day of the values of ``event_type`` (any when None) whose properties hash is
-        in ``properties`` (any when None)."""
+    def day_counts(self, wanted: ProfileFilter) -> DayCounts:
+        """Matches per day of the values whose key ``wanted`` admits, on its days only."""
         totals: list[int] = []
-        for (key_type, properties_hash), per_day in self.values.items():
-            if event_type is not None and key_type != event_type:
-                continue
-            if properties is not None and properties_hash not in properties:
-                continue
-            totals = list(per_day) if not totals else list(map(add, totals, per_day))
+        for key, per_day in self.values.items():
+            if wanted.admits(key):
+                totals = list(per_day) if not totals else list(map(add, totals, per_day))
         start = self.first_day.toordinal()
-        return tuple((date.fromordinal(start + index), count) for index, count in enumerate(totals) if count)
+        first = -(2**62) if wanted.first_day is None else wanted.first_day.toordinal()
+        last = 2**62 if wanted.last_day is None else wanted.last_day.toordinal()
+        return tuple(
+            (date.fromordinal(start + index), count)
+            for index, count in enumerate(totals)
+            if count and first <= start + index <= last
+        )
 
 
 def merge_day_counts(per_partition: Iterable[DayCounts]) -> list[tuple[date, int]]:

@@ -45,3 +45,61 @@ def page_window(day_counts: Sequence[tuple[date, int]], offset: int, limit: int)
 
 def _window(first_day: date, last_day: date, offset: int) -> PageWindow:
     return PageWindow(day_start_us(first_day), day_start_us(last_day + timedelta(days=1)) - 1, offset)
+
+
+DAY_US = 86_400 * MICROS
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+LONGEST_SPILL = timedelta(days=6)  # a weekly value's created_at lies up to 6 days after its Monday
+
+
+def day_of(moment_us: int) -> date:
+    """The UTC day of a moment (microseconds since the epoch)."""
+    return date.fromordinal(_EPOCH_ORDINAL + moment_us // DAY_US)
+
+
+@dataclass(frozen=True)
+class DaySplit:
+    """A created_at range as whole UTC days (counted from profiles) and partial days (counted
+    exactly): ``first_day`` to ``last_day`` inclusive (None: unbounded), plus ``partial`` windows
+    ``(day, from_us, to_us)`` outside them."""
+
+    first_day: date | None
+    last_day: date | None
+    partial: tuple[tuple[date, int, int], ...]
+
+
+def split_days(from_us: int | None, to_us: int | None) -> DaySplit:
+    from_day = None if from_us is None else day_of(from_us)
+    to_day = None if to_us is None else day_of(to_us)
+    from_partial = from_us is not None and from_day is not None and from_us != day_start_us(from_day)
+    to_partial = to_us is not None and to_day is not None and to_us != day_start_us(to_day) + DAY_US - 1
+    if from_day is not None and from_day == to_day and (from_partial or to_partial):
+        assert from_us is not None and to_us is not None
+        return DaySplit(_plus_days(from_day, 1), from_day, ((from_day, from_us, to_us),))
+    partial: list[tuple[date, int, int]] = []
+    first_day, last_day = from_day, to_day
+    if from_partial and from_day is not None and from_us is not None:
+        partial.append((from_day, from_us, day_start_us(from_day) + DAY_US - 1))
+        first_day = _plus_days(from_day, 1)
+    if to_partial and to_day is not None and to_us is not None:
+        partial.append((to_day, day_start_us(to_day), to_us))
+        last_day = _plus_days(to_day, -1)
+    return DaySplit(first_day, last_day, tuple(partial))
+
+
+def partitions_in_range(partitions: Sequence[str], from_us: int | None, to_us: int | None) -> list[str]:
+    """The monthly partitions (IDs ``YYYYMM``: ``toYYYYMM(period_start)``) that can hold a value
+    with created_at in the range: created_at lies in its period, which starts at most 6 days
+    earlier (a week). An ID of another form is always kept."""
+    lowest = 0 if from_us is None else _month_number(_plus_days(day_of(from_us), -LONGEST_SPILL.days))
+    highest = 999_999 if to_us is None else _month_number(day_of(to_us))
+    return [p for p in partitions if not (len(p) == 6 and p.isdigit()) or lowest <= int(p) <= highest]
+
+
+def _plus_days(day: date, days: int) -> date:
+    """``day`` moved by ``days``, within the dates Python has (requests may name year 1 or 9999)."""
+    return date.fromordinal(min(max(day.toordinal() + days, 1), date.max.toordinal()))
+
+
+def _month_number(day: date) -> int:
+    return day.year * 100 + day.month

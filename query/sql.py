@@ -154,31 +154,26 @@ def day_counts(org_id: str, request: SearchRequest, partitions: list[str]) -> St
 
 
 def is_profiled(request: SearchRequest) -> bool:
-    """Whole-organization searches whose counts partition profiles answer: filters on event_type
-    and properties only (``query.count_cache.PartitionProfile``)."""
-    return (
-        not is_customer_scoped(request)
-        and request.event_code is None
-        and request.created_at_from_us is None
-        and request.created_at_to_us is None
-    )
+    """Searches whose counts partition profiles answer (``query.count_cache.PartitionProfile``):
+    all but those scoped to a customer (whose values are few, and counted with the page)."""
+    return not is_customer_scoped(request)
 
 
 def partition_profiles(org_id: str, partitions: list[str], max_keys: int) -> Statement:
-    """Per partition, the current values of the organization per (event_type, properties hash) and
-    UTC day of created_at (days and counts as two aligned arrays): every filter set of
-    ``is_profiled`` counted from one read. At most ``max_keys`` rows per partition."""
-    columns = "period_start, created_at, event_type, properties"
+    """Per partition, the current values of the organization per (metric, event_type, properties
+    hash) and UTC day of created_at (days and counts as two aligned arrays): the counts of every
+    search of ``is_profiled`` from one read. At most ``max_keys`` rows per partition."""
+    columns = "period_start, metric_key, created_at, event_type, properties"
     matches = _matches(org_id, SearchRequest(), columns, partitions, USAGE_EVENTS)
     per_day = (
-        "SELECT toYYYYMM(period_start) AS partition_id, toDate(created_at) AS day, event_type, "
+        "SELECT toYYYYMM(period_start) AS partition_id, toDate(created_at) AS day, metric_key, event_type, "
         f"cityHash64(properties) AS properties_hash, count() AS current_values FROM ({matches.sql}) "
-        "GROUP BY partition_id, day, event_type, properties_hash"
+        "GROUP BY partition_id, day, metric_key, event_type, properties_hash"
     )
     sql = (
-        "SELECT partition_id, event_type, properties_hash, groupArray(day), groupArray(current_values) "
-        f"FROM ({per_day}) GROUP BY partition_id, event_type, properties_hash "
-        "LIMIT {max_keys:UInt64} BY partition_id"
+        "SELECT partition_id, metric_key, event_type, properties_hash, groupArray(day), "
+        f"groupArray(current_values) FROM ({per_day}) GROUP BY partition_id, metric_key, event_type, "
+        "properties_hash LIMIT {max_keys:UInt64} BY partition_id"
     )
     return Statement(sql, {**matches.parameters, "max_keys": max_keys})
 
@@ -191,8 +186,9 @@ def matching_property_sets(org_id: str, request: SearchRequest) -> Statement:
     return Statement(f"SELECT DISTINCT properties_hash FROM {USAGE_PROPERTY_SETS} WHERE {conditions}", params)
 
 
-def search_total(org_id: str, request: SearchRequest) -> Statement:
-    matches = _matches(org_id, request)
+def count_matches(org_id: str, request: SearchRequest, partitions: list[str] | None = None) -> Statement:
+    """How many values match (only in ``partitions`` when given)."""
+    matches = _matches(org_id, request, _filter_columns(request), partitions)
     return Statement(f"SELECT count() FROM ({matches.sql})", matches.parameters)
 
 

@@ -6,9 +6,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from query import sql
-from query.count_cache import DayCounts, PartitionCountCache, PartitionProfile, merge_day_counts
+from query.count_cache import (
+    DayCounts,
+    PartitionCountCache,
+    PartitionProfile,
+    ProfileFilter,
+    merge_day_counts,
+)
 from query.events import event_from_row
-from query.paging import page_window
+from query.paging import page_window, partitions_in_range, split_days
 from query.search import DEFAULT_LIMIT, SearchRequest
 
 if TYPE_CHECKING:
@@ -58,12 +64,16 @@ class EventStore:
         return event_from_row(rows[0]) if rows else None
 
     def search(self, org_id: str, request: SearchRequest) -> SearchPage:
-        if sql.is_bounded(request):
+        if sql.is_bounded(request) and not self._profiled(request):
             return self._search_in_one_step(org_id, request)
         return self._search_in_two_steps(org_id, request)
 
+    def _profiled(self, request: SearchRequest) -> bool:
+        return self._caches.profiles.capacity > 0 and sql.is_profiled(request)
+
     def _search_in_one_step(self, org_id: str, request: SearchRequest) -> SearchPage:
-        """Few matches (a customer's values, a closed time range): whole events in one query."""
+        """Few matches (a customer's values; a closed time range when profiles are off): whole
+        events in one query."""
         rows = self._rows(sql.search_page(org_id, request))
         events = [event_from_row(row[:-1]) for row in rows]
         return SearchPage(events, self._total(org_id, request, rows))
@@ -89,19 +99,18 @@ class EventStore:
 
     def _day_counts(self, org_id: str, request: SearchRequest) -> list[tuple[Any, int]]:
         """Matches per day: from the partitions' profiles where they answer the request, otherwise
-        per search; cached partitions as they were, the others (parts changed) counted now."""
-        fingerprints = {str(row[0]): str(row[1]) for row in self._rows(sql.partition_fingerprints())}
-        counts: dict[str, DayCounts] = {}
-        if self._caches.profiles.capacity > 0 and sql.is_profiled(request):
+        per search; cached partitions as they were, the others (parts changed) counted now. Only
+        the partitions the created_at range can reach are read."""
+        every = {str(row[0]): str(row[1]) for row in self._rows(sql.partition_fingerprints())}
+        reachable = partitions_in_range(sorted(every), request.created_at_from_us, request.created_at_to_us)
+        fingerprints = {partition: every[partition] for partition in reachable}
+        pieces: list[DayCounts] = []
+        if self._profiled(request):
             profiles = self._profiles(org_id, fingerprints)
-            counts = self._profiled_counts(org_id, request, profiles)
-        rest = {
-            partition: fingerprint
-            for partition, fingerprint in fingerprints.items()
-            if partition not in counts
-        }
-        counts.update(self._searched_counts(org_id, request, rest))
-        return merge_day_counts(counts.values())
+            pieces += self._profiled_counts(org_id, request, profiles)
+            fingerprints = {p: f for p, f in fingerprints.items() if p not in profiles}
+        pieces += self._searched_counts(org_id, request, fingerprints).values()
+        return merge_day_counts(pieces)
 
     def _profiles(self, org_id: str, fingerprints: dict[str, str]) -> dict[str, PartitionProfile]:
         """The organization's profile of every partition that has one (not too many keys)."""
@@ -111,10 +120,12 @@ class EventStore:
         if not lookup.stale:
             return profiles
         rows: dict[str, list[Any]] = {partition: [] for partition in lookup.stale}
-        for partition, event_type, properties_hash, days, values in self._rows(
+        for partition, metric_key, event_type, properties_hash, days, values in self._rows(
             sql.partition_profiles(org_id, lookup.stale, max_keys + 1)
         ):
-            rows[str(partition)].append((str(event_type), int(properties_hash), days, values))
+            rows[str(partition)].append(
+                (str(metric_key), str(event_type), int(properties_hash), days, values)
+            )
         for partition, keys in rows.items():
             profile = PartitionProfile.from_rows(keys) if len(keys) <= max_keys else None
             cache.store(org_id, partition, fingerprints[partition], profile)
@@ -124,15 +135,26 @@ class EventStore:
 
     def _profiled_counts(
         self, org_id: str, request: SearchRequest, profiles: dict[str, PartitionProfile]
-    ) -> dict[str, DayCounts]:
+    ) -> list[DayCounts]:
+        """The whole days of the created_at range from the profiles; its partial first and last
+        days counted exactly, in the profiled partitions (a day's values: a few ranges of the
+        period-ordered copy)."""
+        if not profiles:
+            return []
         matching: frozenset[int] | None = None
-        if request.property_filters and profiles:
+        if request.property_filters:
             rows = self._rows(sql.matching_property_sets(org_id, request))
             matching = frozenset(int(row[0]) for row in rows)
-        return {
-            partition: profile.day_counts(request.event_type, matching)
-            for partition, profile in profiles.items()
-        }
+        days = split_days(request.created_at_from_us, request.created_at_to_us)
+        wanted = ProfileFilter(
+            request.event_code, request.event_type, matching, days.first_day, days.last_day
+        )
+        pieces = [profile.day_counts(wanted) for profile in profiles.values()]
+        for day, from_us, to_us in days.partial:
+            window = replace(request, created_at_from_us=from_us, created_at_to_us=to_us)
+            count = int(self._rows(sql.count_matches(org_id, window, sorted(profiles)))[0][0])
+            pieces.append(((day, count),))
+        return pieces
 
     def _searched_counts(
         self, org_id: str, request: SearchRequest, fingerprints: dict[str, str]
@@ -159,7 +181,7 @@ class EventStore:
         if request.offset == 0:
             return 0
         # Past the last match: the page holds no row to carry the count.
-        return int(self._rows(sql.search_total(org_id, request))[0][0])
+        return int(self._rows(sql.count_matches(org_id, request))[0][0])
 
     def _rows(self, statement: sql.Statement) -> list[Any]:
         result = self._client.query(statement.sql, parameters=statement.parameters)

@@ -181,6 +181,50 @@ def test_pagination_is_stable_and_total_exact(api: TestClient, seeder: Seeder) -
     assert beyond["events"] == [] and beyond["total"] == 15
 
 
+@pytest.mark.parametrize("api", list(COUNTING_MODES), indirect=True)
+def test_time_ranges_with_partial_days_page_and_count_exactly(api: TestClient, seeder: Seeder) -> None:
+    """Whole days of a range are counted from profiles, its partial first and last days exactly:
+    every bound (inclusive, to the microsecond) and every page agree with a plain filter."""
+    key = seeder.api_key("org-a")
+    events: list[tuple[datetime, str]] = []
+    for day in range(4):  # May 31 to June 3, four values a day at 00:00, 06:00, 12:00 and 23:59:59.999999
+        for moment in (
+            timedelta(0),
+            timedelta(hours=6),
+            timedelta(hours=12),
+            timedelta(days=1, microseconds=-1),
+        ):
+            created = datetime(2026, 5, 31, tzinfo=UTC) + timedelta(days=day) + moment
+            events.append((created, seeder.event("org-a", f"c{day}{moment.seconds}", "m", created, 1)))
+    weekly_created = datetime(2026, 6, 2, 6, tzinfo=UTC)  # a week starting on Monday June 1st
+    weekly = seeder.event("org-a", "w", "m", weekly_created, 1, granularity=Granularity.WEEKLY)
+    events.append((weekly_created, weekly))
+    ordered = [event_id for _, event_id in sorted(events)]
+
+    def expected(start: datetime, end: datetime) -> list[str]:
+        return [event_id for created, event_id in sorted(events) if start <= created <= end]
+
+    ranges = [
+        (datetime(2026, 5, 31, 6, tzinfo=UTC), datetime(2026, 6, 2, 12, tzinfo=UTC)),
+        (datetime(2026, 5, 31, 6, 0, 0, 1, tzinfo=UTC), datetime(2026, 6, 3, 23, 59, 59, 999998, tzinfo=UTC)),
+        (datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, 23, 59, 59, 999999, tzinfo=UTC)),
+        (datetime(2026, 6, 2, 6, tzinfo=UTC), datetime(2026, 6, 2, 6, tzinfo=UTC)),
+    ]
+    for start, end in ranges:
+        body = {"created_at_from": start.isoformat(), "created_at_to": end.isoformat(), "limit": 3}
+        wanted = expected(start, end)
+        seen: list[str] = []
+        for offset in range(0, len(wanted) + 3, 3):
+            page = search(api, key, {**body, "offset": offset})
+            assert page["total"] == len(wanted), (start, end)
+            seen += ids(page)
+        assert seen == wanted, (start, end)
+    since = search(api, key, {"created_at_from": "2026-06-02T06:00:00Z", "limit": 100})
+    assert ids(since) == expected(weekly_created, datetime(2027, 1, 1, tzinfo=UTC))
+    assert search(api, key, {"created_at_to": "2026-05-31T06:00:00Z"})["total"] == 2
+    assert ids(search(api, key, {"limit": 100})) == ordered
+
+
 def test_pages_across_months_match_the_whole_order(api: TestClient, seeder: Seeder) -> None:
     """Whole-organization searches page month by month (counts per month of created_at first)."""
     key = seeder.api_key("org-a")

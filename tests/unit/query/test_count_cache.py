@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from query.count_cache import DayCounts, PartitionCountCache, PartitionProfile, merge_day_counts
+from query.count_cache import (
+    DayCounts,
+    PartitionCountCache,
+    PartitionProfile,
+    ProfileFilter,
+    merge_day_counts,
+)
 
 MAY, JUNE = date(2026, 5, 1), date(2026, 6, 1)
 
@@ -49,27 +55,37 @@ def test_entries_weigh_what_their_weight_says_and_a_replaced_entry_frees_its_wei
 JUNE_30, JULY_2 = date(2026, 6, 30), date(2026, 7, 2)
 PROFILE = PartitionProfile.from_rows(
     [
-        ("credit", 11, [JUNE, JUNE_30], [3, 4]),
-        ("debit", 11, [JUNE], [5]),
-        ("credit", 22, [JULY_2, JUNE], [1, 2]),  # a weekly value of June can lie in July
+        ("calls", "credit", 11, [JUNE, JUNE_30], [3, 4]),
+        ("calls", "debit", 11, [JUNE], [5]),
+        ("calls", "credit", 22, [JULY_2, JUNE], [1, 2]),  # a weekly value of June can lie in July
+        ("seats", "credit", 11, [JUNE_30], [6]),
     ]
 )
 
 
 def test_a_profile_sums_the_keys_that_match_per_day() -> None:
-    assert PROFILE.weight == 3
-    assert PROFILE.day_counts(None, None) == ((JUNE, 10), (JUNE_30, 4), (JULY_2, 1))
-    assert PROFILE.day_counts("credit", None) == ((JUNE, 5), (JUNE_30, 4), (JULY_2, 1))
-    assert PROFILE.day_counts(None, {11}) == ((JUNE, 8), (JUNE_30, 4))
-    assert PROFILE.day_counts("debit", {22}) == ()
-    assert PROFILE.day_counts(None, set()) == ()
+    assert PROFILE.weight == 4
+    assert PROFILE.day_counts(ProfileFilter()) == ((JUNE, 10), (JUNE_30, 10), (JULY_2, 1))
+    assert PROFILE.day_counts(ProfileFilter(event_type="credit")) == ((JUNE, 5), (JUNE_30, 10), (JULY_2, 1))
+    assert PROFILE.day_counts(ProfileFilter(properties={11})) == ((JUNE, 8), (JUNE_30, 10))
+    assert PROFILE.day_counts(ProfileFilter(metric_key="seats")) == ((JUNE_30, 6),)
+    assert PROFILE.day_counts(ProfileFilter(metric_key="calls", properties={11})) == ((JUNE, 8), (JUNE_30, 4))
+    assert PROFILE.day_counts(ProfileFilter(event_type="debit", properties={22})) == ()
+    assert PROFILE.day_counts(ProfileFilter(properties=set())) == ()
+
+
+def test_a_profile_counts_only_the_whole_days_asked_for() -> None:
+    assert PROFILE.day_counts(ProfileFilter(first_day=JUNE_30)) == ((JUNE_30, 10), (JULY_2, 1))
+    assert PROFILE.day_counts(ProfileFilter(last_day=JUNE_30)) == ((JUNE, 10), (JUNE_30, 10))
+    assert PROFILE.day_counts(ProfileFilter(first_day=JUNE_30, last_day=JUNE_30)) == ((JUNE_30, 10),)
+    assert PROFILE.day_counts(ProfileFilter(first_day=JULY_2, last_day=JUNE_30)) == ()  # an empty range
 
 
 def test_an_empty_profile_counts_nothing_and_still_weighs() -> None:
     empty = PartitionProfile.from_rows([])
-    assert empty.day_counts(None, None) == () and empty.weight == 1
-    spread = PartitionProfile.from_rows([("credit", 1, [JUNE + timedelta(days=36)], [2])])
-    assert spread.day_counts(None, None) == ((JUNE + timedelta(days=36), 2),)
+    assert empty.day_counts(ProfileFilter()) == () and empty.weight == 1
+    spread = PartitionProfile.from_rows([("m", "credit", 1, [JUNE + timedelta(days=36)], [2])])
+    assert spread.day_counts(ProfileFilter()) == ((JUNE + timedelta(days=36), 2),)
 
 
 def test_days_are_summed_over_partitions_in_order_without_empty_days() -> None:

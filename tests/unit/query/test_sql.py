@@ -24,7 +24,7 @@ def test_every_value_is_a_bound_parameter() -> None:
             }
         )
     )
-    for statement in (sql.search_page("org", request), sql.search_total("org", request)):
+    for statement in (sql.search_page("org", request), sql.count_matches("org", request)):
         assert "OR 1=1" not in statement.sql
         assert "'" not in statement.sql.replace("'UTC'", "").replace("'v'", "")
         assert statement.parameters["org_id"] == "org"
@@ -99,9 +99,13 @@ def test_two_step_statements_bind_every_value() -> None:
     assert matching.parameters["pk0"] == "a" and matching.parameters["pv0"] == '{"v":1}'
 
 
-def test_profiles_answer_only_type_and_property_filters() -> None:
+def test_profiles_answer_every_search_not_scoped_to_a_customer() -> None:
+    closed = (
+        b'{"event_code":"m","created_at_from":"2026-01-01T00:00:00Z","created_at_to":"2026-01-02T00:00:00Z"}'
+    )
+    assert sql.is_profiled(parse_search_body(closed))
     assert sql.is_profiled(parse_search_body(b'{"event_type":"debit","event_property_filters":{"a":1}}'))
-    for body in (b'{"event_code":"m"}', b'{"customer_id":"c"}', b'{"created_at_to":"2026-01-01T00:00:00Z"}'):
+    for body in (b'{"customer_id":"c"}', b'{"external_customer_id":"e","event_code":"m"}'):
         assert not sql.is_profiled(parse_search_body(body))
 
 
@@ -114,7 +118,7 @@ def test_bounded_searches_are_one_step() -> None:
 
 
 def test_no_filters_reads_only_the_org() -> None:
-    statement = sql.search_total("org", parse_search_body(b"{}"))
+    statement = sql.count_matches("org", parse_search_body(b"{}"))
     assert statement.parameters == {"org_id": "org"}
     assert statement.sql.startswith("SELECT count() FROM (")
 

@@ -92,10 +92,10 @@ def search(client: ScriptedClient, caches: CountCaches, body: bytes) -> Any:
 
 
 MAY_PROFILE = [
-    ("202605", "credit", 11, [date(2026, 5, 1)], [600]),
-    ("202605", "debit", 22, [date(2026, 5, 2)], [400]),
+    ("202605", "m", "credit", 11, [date(2026, 5, 1)], [600]),
+    ("202605", "m", "debit", 22, [date(2026, 5, 2)], [400]),
 ]
-JUNE_PROFILE = [("202606", "credit", 11, [date(2026, 6, 1)], [234])]
+JUNE_PROFILE = [("202606", "m", "credit", 11, [date(2026, 6, 1)], [234])]
 
 
 def test_profiles_answer_every_property_and_type_filter_set_without_counting_again() -> None:
@@ -111,10 +111,31 @@ def test_profiles_answer_every_property_and_type_filter_set_without_counting_aga
     assert page.total == 400 and len(other.sent) == 2
     no_property = ScriptedClient([FINGERPRINTS])
     assert search(no_property, caches, b'{"offset":2000}').total == 1234 and len(no_property.sent) == 1
-    # A metric filter is not in the profiles: counted for this search.
-    metric = ScriptedClient([FINGERPRINTS, [(202605, date(2026, 5, 1), 7)]])
-    assert search(metric, caches, b'{"event_code":"m","offset":2000}').total == 7
-    assert "GROUP BY partition_id, day" in metric.sent[1]
+    metric = ScriptedClient([FINGERPRINTS])
+    assert search(metric, caches, b'{"event_code":"m","offset":2000}').total == 1234
+    assert search(ScriptedClient([FINGERPRINTS]), caches, b'{"event_code":"x","offset":1}').total == 0
+
+
+def test_a_time_range_counts_whole_days_from_profiles_and_its_partial_days_exactly() -> None:
+    caches = CountCaches.create(profile_keys=100, max_profile_keys=10, count_entries=100)
+    profiles = [
+        ("202605", "m", "credit", 11, [date(2026, 5, 30), date(2026, 5, 31)], [10, 20]),
+        ("202606", "m", "credit", 11, [date(2026, 6, 1), date(2026, 6, 2)], [30, 40]),
+    ]
+    fingerprints = [("202604", "f0"), ("202605", "f1"), ("202606", "f2"), ("202607", "f3")]
+    # From 2026-05-31T12:00 to 2026-06-02T06:00: May 31 and June 2 are partial, June 1 whole.
+    client = ScriptedClient([fingerprints, profiles, [(7,)], [(8,)]])
+    body = b'{"created_at_from":"2026-05-31T12:00:00Z","created_at_to":"2026-06-02T06:00:00Z","offset":100}'
+    page = search(client, caches, body)
+    assert page.total == 7 + 30 + 8 and page.events == []
+    # Neither April nor July can hold a value of the range: they are not read.
+    assert client.parameters[1]["partitions"] == ["202605", "202606"]
+    may_31, june_2 = 1780228800_000_000, 1780380000_000_000  # 12:00 on May 31, 06:00 on June 2
+    assert client.parameters[2]["created_at_from"] == may_31
+    assert client.parameters[2]["created_at_to"] == may_31 + 12 * 3600_000_000 - 1
+    assert client.parameters[3]["created_at_from"] == june_2 - 6 * 3600_000_000
+    assert client.parameters[3]["created_at_to"] == june_2
+    assert client.parameters[2]["partitions"] == ["202605", "202606"] and "count()" in client.sent[2]
 
 
 def test_a_changed_partition_is_profiled_again_and_a_too_diverse_one_counted_per_search() -> None:
@@ -124,7 +145,14 @@ def test_a_changed_partition_is_profiled_again_and_a_too_diverse_one_counted_per
     assert search(first, caches, b'{"offset":2000}').total == 1234
     assert first.parameters[2]["partitions"] == ["202605"]
     june_changed = [("202605", "f1"), ("202606", "f9")]
-    june_grew = [("202606", "credit", 11, [date(2026, 6, 1)], [240])]
+    june_grew = [("202606", "m", "credit", 11, [date(2026, 6, 1)], [240])]
     second = ScriptedClient([june_changed, june_grew])
     assert search(second, caches, b'{"offset":2000}').total == 1240 and len(second.sent) == 2
     assert second.parameters[1]["partitions"] == ["202606"]
+
+
+def test_a_closed_range_is_one_query_when_profiles_are_off() -> None:
+    closed = b'{"created_at_from":"2026-06-01T00:00:00Z","created_at_to":"2026-06-02T00:00:00Z"}'
+    client = ScriptedClient([[(*event_row(1.0), 9)]])
+    assert EventStore(client).search("org", parse_search_body(closed)).total == 9  # type: ignore[arg-type]
+    assert len(client.sent) == 1 and "OVER ()" in client.sent[0]
