@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -292,6 +293,14 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
         "whole org, new filter, month written": lambda i: {
             "event_property_filters": new_filter_set(i),
             "event_type": "credit",
+            "limit": 100,
+        },
+        # Up to a year of the data, from and to in the middle of a day (partial days counted exactly).
+        "whole org, a year, metric": lambda i: {
+            "event_code": f"metric_{i % METRICS}",
+            "created_at_from": "2020-01-01T06:00:00Z",
+            "created_at_to": f"{date(2020, 1, 1) + timedelta(days=min(days, 366) - 1)}T18:00:00Z",
+            "offset": 1000 * i,
             "limit": 100,
         },
         "whole org, property, next pages": lambda i: {

@@ -51,6 +51,7 @@ _COLUMNS = ", ".join(EVENT_COLUMNS)
 ORDERING = "ORDER BY created_at, toUInt128(event_id)"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_DATETIME = 2**32 - 1  # ClickHouse DateTime is seconds since the epoch as UInt32
+SHORT_RANGE_US = 2 * 86_400 * 1_000_000
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,11 @@ def is_customer_scoped(request: SearchRequest) -> bool:
 
 def is_bounded(request: SearchRequest) -> bool:
     """Searches whose matches are few enough to be ordered as whole events in one query: a
-    customer's values, or a closed created_at range."""
-    closed_range = request.created_at_from_us is not None and request.created_at_to_us is not None
-    return is_customer_scoped(request) or closed_range
+    customer's values, or a closed created_at range of at most two days (what the page of a longer
+    search reads and orders anyway: its days)."""
+    start, end = request.created_at_from_us, request.created_at_to_us
+    short_range = start is not None and end is not None and end - start < SHORT_RANGE_US
+    return is_customer_scoped(request) or short_range
 
 
 def _filter_columns(request: SearchRequest) -> str:

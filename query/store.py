@@ -64,7 +64,7 @@ class EventStore:
         return event_from_row(rows[0]) if rows else None
 
     def search(self, org_id: str, request: SearchRequest) -> SearchPage:
-        if sql.is_bounded(request) and not self._profiled(request):
+        if sql.is_bounded(request):
             return self._search_in_one_step(org_id, request)
         return self._search_in_two_steps(org_id, request)
 
@@ -72,8 +72,7 @@ class EventStore:
         return self._caches.profiles.capacity > 0 and sql.is_profiled(request)
 
     def _search_in_one_step(self, org_id: str, request: SearchRequest) -> SearchPage:
-        """Few matches (a customer's values; a closed time range when profiles are off): whole
-        events in one query."""
+        """Few matches (a customer's values, a short time range): whole events in one query."""
         rows = self._rows(sql.search_page(org_id, request))
         events = [event_from_row(row[:-1]) for row in rows]
         return SearchPage(events, self._total(org_id, request, rows))

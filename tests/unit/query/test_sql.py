@@ -111,8 +111,10 @@ def test_profiles_answer_every_search_not_scoped_to_a_customer() -> None:
 
 def test_bounded_searches_are_one_step() -> None:
     assert sql.is_bounded(parse_search_body(b'{"external_customer_id":"e"}'))
-    closed = b'{"created_at_from":"2026-01-01T00:00:00Z","created_at_to":"2026-01-02T00:00:00Z"}'
+    closed = b'{"created_at_from":"2026-01-01T00:00:00Z","created_at_to":"2026-01-02T23:59:59.999999Z"}'
     assert sql.is_bounded(parse_search_body(closed))
+    longer = b'{"created_at_from":"2026-01-01T00:00:00Z","created_at_to":"2026-01-03T00:00:00Z"}'
+    assert not sql.is_bounded(parse_search_body(longer))
     assert not sql.is_bounded(parse_search_body(b'{"created_at_from":"2026-01-01T00:00:00Z"}'))
     assert not sql.is_bounded(parse_search_body(b'{"event_code":"m"}'))
 

@@ -123,17 +123,17 @@ def test_a_time_range_counts_whole_days_from_profiles_and_its_partial_days_exact
         ("202606", "m", "credit", 11, [date(2026, 6, 1), date(2026, 6, 2)], [30, 40]),
     ]
     fingerprints = [("202604", "f0"), ("202605", "f1"), ("202606", "f2"), ("202607", "f3")]
-    # From 2026-05-31T12:00 to 2026-06-02T06:00: May 31 and June 2 are partial, June 1 whole.
+    # From 2026-05-31T12:00 to 2026-06-02T18:00: May 31 and June 2 are partial, June 1 whole.
     client = ScriptedClient([fingerprints, profiles, [(7,)], [(8,)]])
-    body = b'{"created_at_from":"2026-05-31T12:00:00Z","created_at_to":"2026-06-02T06:00:00Z","offset":100}'
+    body = b'{"created_at_from":"2026-05-31T12:00:00Z","created_at_to":"2026-06-02T18:00:00Z","offset":100}'
     page = search(client, caches, body)
     assert page.total == 7 + 30 + 8 and page.events == []
     # Neither April nor July can hold a value of the range: they are not read.
     assert client.parameters[1]["partitions"] == ["202605", "202606"]
-    may_31, june_2 = 1780228800_000_000, 1780380000_000_000  # 12:00 on May 31, 06:00 on June 2
+    may_31, june_2 = 1780228800_000_000, 1780423200_000_000  # 12:00 on May 31, 18:00 on June 2
     assert client.parameters[2]["created_at_from"] == may_31
     assert client.parameters[2]["created_at_to"] == may_31 + 12 * 3600_000_000 - 1
-    assert client.parameters[3]["created_at_from"] == june_2 - 6 * 3600_000_000
+    assert client.parameters[3]["created_at_from"] == june_2 - 18 * 3600_000_000
     assert client.parameters[3]["created_at_to"] == june_2
     assert client.parameters[2]["partitions"] == ["202605", "202606"] and "count()" in client.sent[2]
 
@@ -151,7 +151,7 @@ def test_a_changed_partition_is_profiled_again_and_a_too_diverse_one_counted_per
     assert second.parameters[1]["partitions"] == ["202606"]
 
 
-def test_a_closed_range_is_one_query_when_profiles_are_off() -> None:
+def test_a_short_range_is_one_query() -> None:
     closed = b'{"created_at_from":"2026-06-01T00:00:00Z","created_at_to":"2026-06-02T00:00:00Z"}'
     client = ScriptedClient([[(*event_row(1.0), 9)]])
     assert EventStore(client).search("org", parse_search_body(closed)).total == 9  # type: ignore[arg-type]
