@@ -26,7 +26,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from operator import add
 from typing import Generic, TypeVar
 
 DayCounts = tuple[tuple[date, int], ...]  # matches per UTC day of created_at
@@ -131,10 +130,8 @@ class PartitionProfile:
 
     def day_counts(self, wanted: ProfileFilter) -> DayCounts:
         """Matches per day of the values whose key ``wanted`` admits, on its days only."""
-        totals: list[int] = []
-        for key, per_day in self.values.items():
-            if wanted.admits(key):
-                totals = list(per_day) if not totals else list(map(add, totals, per_day))
+        selected = [per_day for key, per_day in self.values.items() if wanted.admits(key)]
+        totals = list(map(sum, zip(*selected, strict=True)))  # day by day, in C
         start = self.first_day.toordinal()
         first = -(2**62) if wanted.first_day is None else wanted.first_day.toordinal()
         last = 2**62 if wanted.last_day is None else wanted.last_day.toordinal()
