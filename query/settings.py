@@ -16,11 +16,11 @@ class QuerySettings(BaseSettings):
     # parts stay the same (``query.count_cache``); 0 turns the cache off. An entry holds up to 37
     # (day, count) pairs (a month and a weekly value's spill): ~5 KB at most, ~50 MB for 10,000.
     count_cache_max_entries: int = Field(default=10_000, ge=0)
-    # Whole-organization searches filtering on event_type and properties only: each partition's
-    # current values per (event_type, properties text) and day, per organization, answer any such
-    # filter set (``query.count_cache.PartitionProfile``). A key weighs ~0.45 KB (~45 MB for
-    # 100,000); 0 turns profiles off. A partition with more keys than the second bound (too many
-    # distinct properties texts) is counted per search instead.
+    # Searches not scoped to a customer: each partition's current values per (metric, event_type,
+    # properties text) and day, per organization, answer any such filter set and created_at range
+    # (``query.count_cache.PartitionProfile``). A key weighs ~0.45 KB (~45 MB for 100,000); 0
+    # turns profiles off. A partition with more keys than the second bound (too many distinct
+    # metric x properties texts) is counted per search instead.
     profile_cache_max_keys: int = Field(default=100_000, ge=0)
     profile_max_keys_per_partition: int = Field(default=10_000, ge=1)
     # Upper bound of the request body of a search; larger bodies are a 422 on ``body``.
