@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -219,6 +220,8 @@ def main() -> None:
         if service is not None:
             stop_process(service)
         clickhouse.stop()
+        if args.data_dir is None:
+            shutil.rmtree(work, ignore_errors=True)  # GBs at 10M; --data-dir keeps the data
 
 
 def new_caches() -> CountCaches:
