@@ -89,8 +89,8 @@ def split_days(from_us: int | None, to_us: int | None) -> DaySplit:
 
 def partitions_in_range(partitions: Sequence[str], from_us: int | None, to_us: int | None) -> list[str]:
     """The monthly partitions (IDs ``YYYYMM``: ``toYYYYMM(period_start)``) that can hold a value
-    with created_at in the range: created_at lies in its period, which starts at most 6 days
-    earlier (a week). An ID of another form is always kept."""
+    with created_at in the range: a value's period starts in the month of its created_at (hours,
+    days, months) or up to 6 days earlier (a week). An ID of another form is always kept."""
     lowest = 0 if from_us is None else _month_number(_plus_days(day_of(from_us), -LONGEST_SPILL.days))
     highest = 999_999 if to_us is None else _month_number(day_of(to_us))
     return [p for p in partitions if not (len(p) == 6 and p.isdigit()) or lowest <= int(p) <= highest]
