@@ -226,12 +226,7 @@ def main() -> None:
 
 def new_caches() -> CountCaches:
     """The query service's default caches (``query.settings.QuerySettings``)."""
-    settings = QuerySettings()
-    return CountCaches.create(
-        settings.profile_cache_max_keys,
-        settings.profile_max_keys_per_partition,
-        settings.count_cache_max_entries,
-    )
+    return CountCaches.from_settings(QuerySettings())
 
 
 def new_filter_set(i: int) -> dict[str, Any]:

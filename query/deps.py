@@ -29,11 +29,7 @@ class Services:
         self._clickhouse = clickhouse
         self._client: Client | None = None
         self._lock = threading.Lock()
-        self.caches = CountCaches.create(
-            profile_keys=settings.profile_cache_max_keys,
-            max_profile_keys=settings.profile_max_keys_per_partition,
-            count_entries=settings.count_cache_max_entries,
-        )
+        self.caches = CountCaches.from_settings(settings)
         self.keys = KeyResolver(
             lambda key_hash: self.store().org_for_key_hash(key_hash),
             ttl_s=settings.auth_cache_ttl_s,

@@ -24,6 +24,7 @@ from typing import Any
 
 from core.names import API_KEYS, CUSTOMER_EXTERNAL_IDS, USAGE_EVENTS
 from core.periods import Granularity, period_start
+from query.paging import DAY_US
 from query.search import SearchRequest
 
 # Read-side tables of the query service (infra/migrations/0030_query_side_tables.sql), filled from
@@ -51,7 +52,7 @@ _COLUMNS = ", ".join(EVENT_COLUMNS)
 ORDERING = "ORDER BY created_at, toUInt128(event_id)"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_DATETIME = 2**32 - 1  # ClickHouse DateTime is seconds since the epoch as UInt32
-SHORT_RANGE_US = 2 * 86_400 * 1_000_000
+SHORT_RANGE_US = 2 * DAY_US
 
 
 @dataclass(frozen=True)

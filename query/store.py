@@ -16,6 +16,7 @@ from query.count_cache import (
 from query.events import event_from_row
 from query.paging import page_window, partitions_in_range, split_days
 from query.search import DEFAULT_LIMIT, SearchRequest
+from query.settings import QuerySettings
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -36,6 +37,14 @@ class CountCaches:
     profiles: PartitionCountCache[PartitionProfile | None]
     counts: PartitionCountCache[DayCounts]
     max_profile_keys: int  # per partition; a partition with more keys is counted per search
+
+    @classmethod
+    def from_settings(cls, settings: QuerySettings) -> CountCaches:
+        return cls.create(
+            profile_keys=settings.profile_cache_max_keys,
+            max_profile_keys=settings.profile_max_keys_per_partition,
+            count_entries=settings.count_cache_max_entries,
+        )
 
     @classmethod
     def create(cls, profile_keys: int, max_profile_keys: int, count_entries: int) -> CountCaches:
