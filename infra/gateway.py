@@ -1,7 +1,7 @@
 """A small reverse proxy that puts the whole public API on one base URL for the local run.
 
-``/v1/events...`` goes to the query service, everything else (push API, admin API, panel) to
-ingress. In production a load balancer or ingress controller does this routing instead.
+``/v1/events...`` and ``/v1/usage/query`` go to the query service, everything else (push API,
+admin API, panel) to ingress. In production a load balancer or ingress controller does this routing instead.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from starlette.routing import Route
 from core.errors import error_body
 
 QUERY_PREFIX = "/v1/events"
+QUERY_PATHS = frozenset({"/v1/usage/query"})  # the rest of /v1/usage (the push API) is ingress
 # Hop-by-hop headers (RFC 9110 section 7.6.1) are not forwarded.
 _HOP_BY_HOP = frozenset(
     {
@@ -45,7 +46,7 @@ class GatewaySettings(BaseSettings):
 
 
 def upstream_for(path: str, settings: GatewaySettings) -> str:
-    if path == QUERY_PREFIX or path.startswith(QUERY_PREFIX + "/"):
+    if path == QUERY_PREFIX or path.startswith(QUERY_PREFIX + "/") or path in QUERY_PATHS:
         return settings.query_url
     return settings.ingress_url
 

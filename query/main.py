@@ -16,6 +16,7 @@ from core.settings import ClickHouseSettings
 from query.deps import Services
 from query.routes import router
 from query.settings import QuerySettings
+from query.usage_routes import router as usage_router
 
 log = logging.getLogger("quivly.query")
 
@@ -40,6 +41,7 @@ def create_app(
     )
     app.state.services = services
     app.include_router(router)
+    app.include_router(usage_router)
     _install_error_handlers(app)
 
     @app.get("/health", tags=["ops"], summary="Liveness")

@@ -13,6 +13,7 @@ from infra.local_run import admin_token, curl_example
         ("/v1/events/0b8f0c1e-0000-0000-0000-000000000000", "query"),
         ("/v1/events", "query"),
         ("/v1/usage/events", "ingress"),
+        ("/v1/usage/query", "query"),
         ("/v1/eventsX", "ingress"),
         ("/admin/v1/orgs", "ingress"),
         ("/admin/", "ingress"),

@@ -1,0 +1,651 @@
+"""Usage rolled up over windows: the request model, its SQL and the response (pure).
+
+One implementation for every reader: the query service (``POST /v1/usage/query``) and the panel's
+Usage page both validate with ``parse_usage_body`` / ``validate_usage_query`` and answer with
+``run_usage_query``, passing their own ClickHouse client as ``run`` (reads only). Nothing here
+imports FastAPI or clickhouse-connect.
+
+How a query is answered (``rollup_page``), all in ClickHouse:
+
+1. the current stored values (``usage_events FINAL``: a replaced value counts once, with its new
+   value, before merges too; every filter inside is on a sorting-key column, which all versions
+   of a value share) of the organization, granularity, ``[from, to)``, metrics and customers;
+2. per metric + customer (+ grouped properties) + window, the metric's rollup: the override, or the
+   one configured in the control plane, read from the view ``metric_rollups_current`` in the same
+   statement (no copy, no cache: a rollup changed in the admin API applies to the next query);
+3. without ``customer`` in ``group_by``, the sum over customers of those per-customer values;
+4. series numbered in their order (``dense_rank``), the page's series and their windows returned,
+   with the number of series.
+"""
+
+from __future__ import annotations
+
+import math
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from core.names import CUSTOMER_EXTERNAL_IDS, USAGE_EVENTS
+from core.periods import Granularity, as_utc, format_utc
+
+# Views of migration 0070 (infra/migrations/0070_usage_rollups.sql).
+METRIC_ROLLUPS_CURRENT = "metric_rollups_current"
+USAGE_ROLLUP_VIEW = "usage_rollup"
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_OFFSET = 2**63 - 1
+MAX_METRIC_KEYS = 100
+MAX_CUSTOMERS = 1000
+MAX_METRIC_KEY_LENGTH = 128
+MAX_ID_LENGTH = 255
+MAX_GROUP_PROPERTIES = 3
+MAX_PROPERTY_NAME_LENGTH = 1024
+MAX_WINDOWS_PER_PAGE = 100_000
+# The largest valid body (2,000 IDs of 255 characters, each escaped as \uXXXX) is about 3 MB.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
+CUSTOMER = "customer"
+PROPERTY_PREFIX = "property:"
+_MAX_DATETIME = 2**32 - 1  # ClickHouse DateTime: seconds since the epoch as UInt32
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class WindowSize(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+    ALL = "all"
+
+
+class Rollup(StrEnum):
+    SUM = "sum"
+    MAX = "max"
+    MIN = "min"
+    AVG = "avg"
+    LAST = "last"
+
+
+# The finest window each granularity's values can be rolled up into (weekly values go into
+# month windows by their Monday, so a week is the finest window of weekly values).
+_FINEST_WINDOW = {
+    Granularity.HOURLY: WindowSize.HOUR,
+    Granularity.DAILY: WindowSize.DAY,
+    Granularity.WEEKLY: WindowSize.WEEK,
+    Granularity.MONTHLY: WindowSize.MONTH,
+}
+_WINDOW_ORDER = list(WindowSize)
+
+
+class UsageValidationError(ValueError):
+    def __init__(self, details: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{d['path']}: {d['message']}" for d in details))
+        self.details = details
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    start: datetime  # ``from``: inclusive, aware UTC
+    end: datetime  # ``to``: exclusive, aware UTC
+    granularity: Granularity = Granularity.DAILY
+    window_size: WindowSize = WindowSize.MONTH
+    timezone: str = "UTC"
+    metric_keys: tuple[str, ...] | None = None
+    customer_ids: tuple[str, ...] | None = None
+    external_customer_ids: tuple[str, ...] | None = None
+    by_customer: bool = True
+    group_properties: tuple[str, ...] = ()
+    rollup: Rollup | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+    @property
+    def group_by(self) -> list[str]:
+        items = [CUSTOMER] if self.by_customer else []
+        return items + [PROPERTY_PREFIX + name for name in self.group_properties]
+
+
+# --- validation ---------------------------------------------------------------------------------------
+
+
+def parse_usage_body(raw: bytes) -> UsageQuery:
+    """The query in ``raw`` (JSON object); raises ``UsageValidationError``."""
+    try:
+        body = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError:
+        raise UsageValidationError([{"path": "body", "message": "body is not valid JSON"}]) from None
+    if not isinstance(body, dict):
+        raise UsageValidationError([{"path": "body", "message": "body must be a JSON object"}])
+    return validate_usage_query(body)
+
+
+def validate_usage_query(body: dict[str, Any]) -> UsageQuery:
+    """Every field checked, failures collected in field order (``null`` means "not given"; unknown
+    fields are ignored)."""
+    errors: list[dict[str, str]] = []
+    values: dict[str, Any] = {}
+    for name, check in _CHECKS:
+        raw = body.get(name)
+        if raw is None:
+            if name in ("from", "to"):
+                errors.append({"path": name, "message": "is required"})
+            continue
+        try:
+            values[name] = check(raw, name)
+        except _FieldErrors as exc:
+            errors.extend(exc.details)
+        except ValueError as exc:
+            errors.append({"path": name, "message": str(exc)})
+    errors.extend(_cross_field_errors(values))
+    if errors:
+        raise UsageValidationError(sorted(errors, key=_field_position))
+    group_by = values.get("group_by", (CUSTOMER,))
+    return UsageQuery(
+        start=values["from"],
+        end=values["to"],
+        granularity=values.get("granularity", Granularity.DAILY),
+        window_size=values.get("window_size", WindowSize.MONTH),
+        timezone=values.get("timezone", "UTC"),
+        metric_keys=values.get("metric_keys"),
+        customer_ids=values.get("customer_ids"),
+        external_customer_ids=values.get("external_customer_ids"),
+        by_customer=CUSTOMER in group_by,
+        group_properties=tuple(item[len(PROPERTY_PREFIX) :] for item in group_by if item != CUSTOMER),
+        rollup=values.get("rollup"),
+        limit=values.get("limit", DEFAULT_LIMIT),
+        offset=values.get("offset", 0),
+    )
+
+
+def _field_position(error: dict[str, str]) -> int:
+    root = error["path"].split("[", 1)[0]
+    return next((index for index, (name, _) in enumerate(_CHECKS) if name == root), len(_CHECKS))
+
+
+def _cross_field_errors(values: dict[str, Any]) -> list[dict[str, str]]:
+    errors = []
+    start, end = values.get("from"), values.get("to")
+    if start is not None and end is not None and end <= start:
+        errors.append({"path": "to", "message": "must be after from"})
+    granularity = values.get("granularity", Granularity.DAILY)
+    window_size = values.get("window_size")
+    if window_size is not None and not window_fits(granularity, window_size):
+        finest = _FINEST_WINDOW[granularity].value
+        errors.append(
+            {
+                "path": "window_size",
+                "message": f"{window_size.value} windows are finer than {granularity.value} values "
+                f"(use {finest} or coarser)",
+            }
+        )
+    timezone = values.get("timezone")
+    if timezone is not None and timezone not in UTC_NAMES and granularity is not Granularity.HOURLY:
+        errors.append(
+            {"path": "timezone", "message": "a time zone other than UTC needs hourly values (granularity)"}
+        )
+    return errors
+
+
+def window_fits(granularity: Granularity, window_size: WindowSize) -> bool:
+    """Never finer than the values: each value lies in exactly one window."""
+    if window_size is WindowSize.ALL:
+        return True
+    return _WINDOW_ORDER.index(window_size) >= _WINDOW_ORDER.index(_FINEST_WINDOW[granularity])
+
+
+class _FieldErrors(ValueError):
+    """Several failures inside one field (items of a list), each with its own path."""
+
+    def __init__(self, details: list[dict[str, str]]) -> None:
+        super().__init__("invalid items")
+        self.details = details
+
+
+def _timestamp(value: Any, _: str) -> datetime:
+    """RFC 3339 date-time (an offset-less value is UTC), as an aware UTC datetime."""
+    message = "must be an RFC 3339 date-time, e.g. 2026-06-01T00:00:00Z"
+    if not isinstance(value, str):
+        raise ValueError(message)
+    text = value.strip()
+    if len(text) < 19 or text[10] not in "Tt ":
+        raise ValueError(message)
+    try:
+        return as_utc(datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "zZ" else text))
+    except ValueError:
+        raise ValueError(message) from None
+
+
+def _choice(kind: type[StrEnum]) -> Callable[[Any, str], Any]:
+    names = ", ".join(member.value for member in kind)
+
+    def check(value: Any, _: str) -> StrEnum:
+        try:
+            return kind(value) if isinstance(value, str) else kind("\0")
+        except ValueError:
+            raise ValueError(f"must be one of: {names}") from None
+
+    return check
+
+
+def _timezone(value: Any, _: str) -> str:
+    if not isinstance(value, str) or value not in _zone_names():
+        raise ValueError("must be an IANA time zone name, e.g. Europe/Berlin")
+    return value
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) | UTC_NAMES
+
+
+def _string_list(max_items: int, max_length: int) -> Callable[[Any, str], tuple[str, ...]]:
+    def check(value: Any, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise ValueError("must be a list of strings")
+        if not 1 <= len(value) <= max_items:
+            raise ValueError(f"must hold 1 to {max_items} items")
+        problems = []
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                problems.append({"path": f"{path}[{index}]", "message": "must be a string"})
+            elif not 1 <= len(item) <= max_length:
+                problems.append(
+                    {"path": f"{path}[{index}]", "message": f"must be 1 to {max_length} characters"}
+                )
+        if problems:
+            raise _FieldErrors(problems)
+        return tuple(dict.fromkeys(value))  # duplicates are asked once
+
+    return check
+
+
+def _group_by(value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError('must be a list of "customer" and "property:<name>" items')
+    problems = []
+    seen: set[str] = set()
+    properties = 0
+    for index, item in enumerate(value):
+        item_path = f"{path}[{index}]"
+        if not isinstance(item, str) or not (item == CUSTOMER or item.startswith(PROPERTY_PREFIX)):
+            problems.append({"path": item_path, "message": 'must be "customer" or "property:<name>"'})
+            continue
+        if item in seen:
+            problems.append({"path": item_path, "message": "is listed twice"})
+            continue
+        seen.add(item)
+        if item == CUSTOMER:
+            continue
+        name = item[len(PROPERTY_PREFIX) :]
+        properties += 1
+        if not 1 <= len(name) <= MAX_PROPERTY_NAME_LENGTH:
+            problems.append(
+                {
+                    "path": item_path,
+                    "message": f"the property name must be 1 to {MAX_PROPERTY_NAME_LENGTH} characters",
+                }
+            )
+        elif properties > MAX_GROUP_PROPERTIES:
+            problems.append({"path": item_path, "message": f"at most {MAX_GROUP_PROPERTIES} properties"})
+    if problems:
+        raise _FieldErrors(problems)
+    return tuple(value)
+
+
+def _integer(minimum: int, maximum: int) -> Callable[[Any, str], int]:
+    def check(value: Any, _: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        if not minimum <= value <= maximum:
+            bound = f"between {minimum} and {maximum}" if maximum < MAX_OFFSET else f"at least {minimum}"
+            raise ValueError(f"must be {bound}")
+        return value
+
+    return check
+
+
+_CHECKS: tuple[tuple[str, Callable[[Any, str], Any]], ...] = (
+    ("from", _timestamp),
+    ("to", _timestamp),
+    ("granularity", _choice(Granularity)),
+    ("window_size", _choice(WindowSize)),
+    ("timezone", _timezone),
+    ("metric_keys", _string_list(MAX_METRIC_KEYS, MAX_METRIC_KEY_LENGTH)),
+    ("customer_ids", _string_list(MAX_CUSTOMERS, MAX_ID_LENGTH)),
+    ("external_customer_ids", _string_list(MAX_CUSTOMERS, MAX_ID_LENGTH)),
+    ("group_by", _group_by),
+    ("rollup", _choice(Rollup)),
+    ("limit", _integer(1, MAX_LIMIT)),
+    ("offset", _integer(0, MAX_OFFSET)),
+)
+
+
+# --- SQL ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    parameters: dict[str, Any]
+
+
+# Start of the window holding ``period_start``, in the query's time zone, as a DateTime.
+_WINDOW_START = {
+    WindowSize.HOUR: "toStartOfHour(period_start, {tz:String})",
+    WindowSize.DAY: "toStartOfDay(period_start, {tz:String})",
+    WindowSize.WEEK: "toDateTime(toMonday(period_start, {tz:String}), {tz:String})",
+    WindowSize.MONTH: "toDateTime(toStartOfMonth(period_start, {tz:String}), {tz:String})",
+    WindowSize.QUARTER: "toDateTime(toStartOfQuarter(period_start, {tz:String}), {tz:String})",
+    WindowSize.YEAR: "toDateTime(toStartOfYear(period_start, {tz:String}), {tz:String})",
+    WindowSize.ALL: "toDateTime(0, 'UTC')",
+}
+# End of the window starting at ``window_start``: the start of the window one and a half windows
+# later (a local day lasts 23 to 25 hours, a month 28 to 31 days...), so DST days and short months
+# end exactly where the next window starts, by ClickHouse's own calendar.
+_WINDOW_END = {
+    WindowSize.HOUR: "toStartOfHour(window_start + INTERVAL 90 MINUTE, {tz:String})",
+    WindowSize.DAY: "toStartOfDay(window_start + INTERVAL 36 HOUR, {tz:String})",
+    WindowSize.WEEK: "toDateTime(toMonday(window_start + INTERVAL 10 DAY, {tz:String}), {tz:String})",
+    WindowSize.MONTH: "toDateTime(toStartOfMonth(window_start + INTERVAL 45 DAY, {tz:String}), {tz:String})",
+    WindowSize.QUARTER: (
+        "toDateTime(toStartOfQuarter(window_start + INTERVAL 135 DAY, {tz:String}), {tz:String})"
+    ),
+    WindowSize.YEAR: "toDateTime(toStartOfYear(window_start + INTERVAL 540 DAY, {tz:String}), {tz:String})",
+    WindowSize.ALL: "window_start",
+}
+# A rollup over the values of one window (``last``: the value of the latest period).
+_ROLLUP_VALUE = (
+    "multiIf(rollup = 'max', max(value), rollup = 'min', min(value), rollup = 'avg', avg(value), "
+    "rollup = 'last', argMax(value, period_start), sum(value))"
+)
+# A grouped property's JSON value (ClickHouse's rendering, as the search's property filters use);
+# absent and JSON null are the same group, '' (sorted first, answered as null).
+_PROPERTY_VALUES = (
+    "arrayMap(raw -> if(raw = 'null', '', raw), "
+    "arrayMap(name -> JSONExtractRaw(properties, name), {group_properties:Array(String)}))"
+)
+
+
+def value_bounds(query: UsageQuery) -> tuple[int, int] | None:
+    """``[from, to)`` as inclusive bounds on ``period_start`` (whole seconds within the range of
+    ClickHouse's DateTime); None when no stored value can lie in it."""
+    first = max(_ceil_seconds(query.start), 0)
+    last = min(_ceil_seconds(query.end) - 1, _MAX_DATETIME)
+    return (first, last) if first <= last else None
+
+
+def _ceil_seconds(moment: datetime) -> int:
+    return math.ceil((moment - _EPOCH) / timedelta(seconds=1))
+
+
+def rollup_page(
+    org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str = USAGE_EVENTS
+) -> Statement:
+    """The page's series and their windows, in order, each row carrying the number of series:
+    (metric_key, customer_id, properties, rollup, window start, window end, value, periods,
+    series index, total series). ``customer_ids``: the selected customers (None: all).
+    At most ``MAX_WINDOWS_PER_PAGE + 1`` rows (one more tells the page is too big)."""
+    series = _series_rows(org_id, query, customer_ids, table)
+    numbered = (
+        "SELECT *, dense_rank() OVER (ORDER BY metric_key, customer_id, props) AS series_index "
+        f"FROM ({series.sql})"
+    )
+    end = _WINDOW_END[query.window_size]
+    sql = (
+        f"{_configured_rollups()} "
+        "SELECT metric_key, customer_id, props, rollup, toUnixTimestamp(window_start), "
+        f"toUnixTimestamp({end}), rolled, periods, series_index, total_series FROM ("
+        f"SELECT *, max(series_index) OVER () AS total_series FROM ({numbered})) "
+        "WHERE series_index > {offset:UInt64} AND series_index <= {offset:UInt64} + {limit:UInt64} "
+        "ORDER BY series_index, window_start LIMIT {max_rows:UInt64}"
+    )
+    parameters = {
+        **series.parameters,
+        "offset": query.offset,
+        "limit": query.limit,
+        "max_rows": MAX_WINDOWS_PER_PAGE + 1,
+    }
+    return Statement(sql, parameters)
+
+
+def count_series(
+    org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str = USAGE_EVENTS
+) -> Statement:
+    """How many series the query has (for a page past the last series, which carries no count)."""
+    series = _series_rows(org_id, query, customer_ids, table)
+    sql = (
+        f"{_configured_rollups()} SELECT count() FROM "
+        f"(SELECT DISTINCT metric_key, customer_id, props FROM ({series.sql}))"
+    )
+    return Statement(sql, series.parameters)
+
+
+def _configured_rollups() -> str:
+    """The organization's configured rollups as two aligned arrays (a constant for the statement)."""
+    return (
+        "WITH (SELECT (groupArray(metric_key), groupArray(rollup)) "
+        f"FROM {METRIC_ROLLUPS_CURRENT} WHERE org_id = {{org_id:String}}) AS configured"
+    )
+
+
+def _series_rows(org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str) -> Statement:
+    """One row per series and window: (metric_key, customer_id, props, window_start, rollup,
+    rolled, periods); customer_id is '' when not grouped by customer."""
+    bounds = value_bounds(query)
+    assert bounds is not None, "an empty range is answered without SQL"
+    conditions = [
+        "org_id = {org_id:String}",
+        "granularity = {granularity:String}",
+        "period_start >= toDateTime({first:UInt32}, 'UTC')",
+        "period_start <= toDateTime({last:UInt32}, 'UTC')",
+    ]
+    parameters: dict[str, Any] = {
+        "org_id": org_id,
+        "granularity": query.granularity.value,
+        "first": bounds[0],
+        "last": bounds[1],
+        "tz": query.timezone,
+        "rollup_override": query.rollup.value if query.rollup else "",
+        "group_properties": list(query.group_properties),
+    }
+    if query.metric_keys is not None:
+        conditions.append("metric_key IN {metric_keys:Array(String)}")
+        parameters["metric_keys"] = list(query.metric_keys)
+    if customer_ids is not None:
+        conditions.append("customer_id IN {customer_ids:Array(String)}")
+        parameters["customer_ids"] = list(customer_ids)
+    rollup = (
+        "if({rollup_override:String} != '', {rollup_override:String}, "
+        "transform(metric_key, configured.1, configured.2, 'sum'))"
+    )
+    values = (
+        "SELECT metric_key, customer_id, period_start, value, "
+        f"{_WINDOW_START[query.window_size]} AS window_start, "
+        f"{_PROPERTY_VALUES} AS props, {rollup} AS rollup "
+        # Every condition is on a sorting-key column (shared by all versions of a value): FINAL
+        # applies the replacements before anything else reads value or properties.
+        f"FROM {table} FINAL WHERE {' AND '.join(conditions)}"
+    )
+    per_customer = (
+        f"SELECT metric_key, customer_id, props, window_start, rollup, {_ROLLUP_VALUE} AS rolled, "
+        f"count() AS periods FROM ({values}) GROUP BY metric_key, customer_id, props, window_start, rollup"
+    )
+    if query.by_customer:
+        return Statement(per_customer, parameters)
+    summed = (
+        "SELECT metric_key, '' AS customer_id, props, window_start, rollup, sum(rolled) AS rolled, "
+        f"sum(periods) AS periods FROM ({per_customer}) GROUP BY metric_key, props, window_start, rollup"
+    )
+    return Statement(summed, parameters)
+
+
+def resolve_external_ids(org_id: str, external_ids: Sequence[str]) -> Statement:
+    """(external_id, customer_id) of each external ID that currently resolves (not removed)."""
+    sql = (
+        "SELECT external_id, customer_id FROM ("
+        "SELECT external_id, argMax(customer_id, version) AS customer_id, "
+        "argMax(is_deleted, version) AS deleted "
+        f"FROM {CUSTOMER_EXTERNAL_IDS} WHERE org_id = {{org_id:String}} "
+        "AND external_id IN {external_ids:Array(String)} GROUP BY external_id) WHERE deleted = 0"
+    )
+    return Statement(sql, {"org_id": org_id, "external_ids": list(external_ids)})
+
+
+# --- answering ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageWindow:
+    start: datetime
+    end: datetime
+    value: float
+    periods: int
+
+
+@dataclass(frozen=True)
+class UsageSeries:
+    metric_key: str
+    customer_id: str | None  # None when not grouped by customer
+    properties: dict[str, Any] | None  # None when not grouped by properties
+    rollup: str
+    windows: list[UsageWindow]
+
+
+@dataclass(frozen=True)
+class UsageResult:
+    query: UsageQuery
+    series: list[UsageSeries]
+    total_series: int
+    unresolved_external_customer_ids: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        """The response body of ``POST /v1/usage/query``."""
+        query = self.query
+        return {
+            "from": format_utc(query.start),
+            "to": format_utc(query.end),
+            "granularity": query.granularity.value,
+            "window_size": query.window_size.value,
+            "timezone": query.timezone,
+            "series": [_series_json(series) for series in self.series],
+            "total_series": self.total_series,
+            "limit": query.limit,
+            "offset": query.offset,
+            "unresolved_external_customer_ids": self.unresolved_external_customer_ids,
+        }
+
+
+Runner = Callable[[Statement], Sequence[Sequence[Any]]]
+
+
+def run_usage_query(org_id: str, query: UsageQuery, run: Runner, table: str = USAGE_EVENTS) -> UsageResult:
+    """Answers ``query`` for ``org_id`` with ``run`` (executes a statement, returns its rows).
+    Raises ``UsageValidationError`` (on ``window_size``) when the page would hold more than
+    ``MAX_WINDOWS_PER_PAGE`` windows."""
+    customers, unresolved = _selected_customers(org_id, query, run)
+    if (customers is not None and not customers) or value_bounds(query) is None:
+        return UsageResult(query, [], 0, unresolved)
+    rows = run(rollup_page(org_id, query, customers, table))
+    if len(rows) > MAX_WINDOWS_PER_PAGE:
+        raise UsageValidationError(
+            [
+                {
+                    "path": "window_size",
+                    "message": f"this page would hold more than {MAX_WINDOWS_PER_PAGE} windows: "
+                    "use larger windows, a shorter range or a smaller limit",
+                }
+            ]
+        )
+    if rows:
+        total = int(rows[0][9])
+    elif query.offset == 0:
+        total = 0
+    else:
+        total = int(run(count_series(org_id, query, customers, table))[0][0])
+    return UsageResult(query, series_from_rows(query, rows), total, unresolved)
+
+
+def _selected_customers(org_id: str, query: UsageQuery, run: Runner) -> tuple[list[str] | None, list[str]]:
+    """The customers to read (None: every customer) and the external IDs that resolve to none.
+    Customer IDs and resolved external IDs add up."""
+    if query.customer_ids is None and query.external_customer_ids is None:
+        return None, []
+    customers = dict.fromkeys(query.customer_ids or ())
+    unresolved: list[str] = []
+    if query.external_customer_ids is not None:
+        resolved = {
+            str(ext): str(customer)
+            for ext, customer in run(resolve_external_ids(org_id, query.external_customer_ids))
+        }
+        for external_id in query.external_customer_ids:
+            if external_id in resolved:
+                customers[resolved[external_id]] = None
+            else:
+                unresolved.append(external_id)
+    return list(customers), unresolved
+
+
+def series_from_rows(query: UsageQuery, rows: Sequence[Sequence[Any]]) -> list[UsageSeries]:
+    """Rows of ``rollup_page`` (ordered by series, then window) as series."""
+    series: list[UsageSeries] = []
+    current_index = None
+    for metric_key, customer_id, props, rollup, start_s, end_s, value, periods, index, _ in rows:
+        if index != current_index:
+            current_index = index
+            series.append(
+                UsageSeries(
+                    metric_key=str(metric_key),
+                    customer_id=str(customer_id) if query.by_customer else None,
+                    properties=_properties(query.group_properties, props) if query.group_properties else None,
+                    rollup=str(rollup),
+                    windows=[],
+                )
+            )
+        series[-1].windows.append(_window(query, int(start_s), int(end_s), float(value), int(periods)))
+    return series
+
+
+def _window(query: UsageQuery, start_s: int, end_s: int, value: float, periods: int) -> UsageWindow:
+    if query.window_size is WindowSize.ALL:
+        return UsageWindow(query.start, query.end, value, periods)
+    start = _EPOCH + timedelta(seconds=start_s)
+    return UsageWindow(start, _EPOCH + timedelta(seconds=end_s), value, periods)
+
+
+def _properties(names: Sequence[str], raw_values: Sequence[str]) -> dict[str, Any]:
+    return {name: orjson.loads(raw) if raw else None for name, raw in zip(names, raw_values, strict=True)}
+
+
+def json_number(value: float) -> int | float:
+    """An integral value prints as an integer (300.0 -> 300); anything else stays a float."""
+    if math.isfinite(value) and value == int(value) and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+def _series_json(series: UsageSeries) -> dict[str, Any]:
+    body: dict[str, Any] = {"metric_key": series.metric_key}
+    if series.customer_id is not None:
+        body["customer_id"] = series.customer_id
+    if series.properties is not None:
+        body["properties"] = series.properties
+    body["rollup"] = series.rollup
+    body["windows"] = [
+        {
+            "start": format_utc(window.start),
+            "end": format_utc(window.end),
+            "value": json_number(window.value),
+            "periods": window.periods,
+        }
+        for window in series.windows
+    ]
+    return body

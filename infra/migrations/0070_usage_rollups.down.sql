@@ -1,0 +1,3 @@
+DROP VIEW IF EXISTS usage_rollup;
+
+DROP VIEW IF EXISTS metric_rollups_current;

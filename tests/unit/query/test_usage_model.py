@@ -1,0 +1,278 @@
+"""The usage query's request model, SQL and response shaping (``core.usage_rollup``), without ClickHouse."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from core.periods import Granularity
+from core.usage_rollup import (
+    MAX_WINDOWS_PER_PAGE,
+    Rollup,
+    Statement,
+    UsageQuery,
+    UsageValidationError,
+    WindowSize,
+    parse_usage_body,
+    rollup_page,
+    run_usage_query,
+    validate_usage_query,
+    value_bounds,
+)
+
+RANGE = {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"}
+
+
+def errors_of(body: dict[str, Any]) -> list[dict[str, str]]:
+    with pytest.raises(UsageValidationError) as caught:
+        validate_usage_query(body)
+    return caught.value.details
+
+
+def paths_of(body: dict[str, Any]) -> list[str]:
+    return [error["path"] for error in errors_of(body)]
+
+
+def test_defaults() -> None:
+    query = validate_usage_query(dict(RANGE))
+    assert query == UsageQuery(
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        end=datetime(2027, 1, 1, tzinfo=UTC),
+        granularity=Granularity.DAILY,
+        window_size=WindowSize.MONTH,
+        timezone="UTC",
+        by_customer=True,
+        limit=100,
+        offset=0,
+    )
+    assert query.group_by == ["customer"]
+
+
+def test_every_field() -> None:
+    query = validate_usage_query(
+        {
+            "from": "2026-03-01T00:00:00+01:00",
+            "to": "2026-04-01T00:00:00",
+            "granularity": "hourly",
+            "window_size": "day",
+            "timezone": "Europe/Berlin",
+            "metric_keys": ["b", "a", "b"],
+            "customer_ids": ["c1"],
+            "external_customer_ids": ["x1", "x2"],
+            "group_by": ["property:region", "customer", "property:plan"],
+            "rollup": "last",
+            "limit": 1000,
+            "offset": 5,
+            "unknown": "ignored",
+        }
+    )
+    assert query.start == datetime(2026, 2, 28, 23, 0, tzinfo=UTC)
+    assert query.end == datetime(2026, 4, 1, tzinfo=UTC)  # offset-less: UTC
+    assert query.metric_keys == ("b", "a")  # duplicates asked once
+    assert query.by_customer and query.group_properties == ("region", "plan")
+    assert query.rollup is Rollup.LAST and query.limit == 1000 and query.offset == 5
+
+
+def test_from_and_to_are_required_and_to_must_be_after_from() -> None:
+    assert paths_of({}) == ["from", "to"]
+    assert paths_of({"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}) == ["to"]
+    assert paths_of({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}) == ["to"]
+    assert paths_of({"from": "yesterday", "to": 5}) == ["from", "to"]
+    assert paths_of({"from": "2026-01-01", "to": "2026-13-01T00:00:00Z"}) == ["from", "to"]
+
+
+@pytest.mark.parametrize(
+    ("granularity", "allowed"),
+    [
+        ("hourly", ["hour", "day", "week", "month", "quarter", "year", "all"]),
+        ("daily", ["day", "week", "month", "quarter", "year", "all"]),
+        ("weekly", ["week", "month", "quarter", "year", "all"]),
+        ("monthly", ["month", "quarter", "year", "all"]),
+    ],
+)
+def test_window_size_is_never_finer_than_the_values(granularity: str, allowed: list[str]) -> None:
+    for size in WindowSize:
+        body = {**RANGE, "granularity": granularity, "window_size": size.value}
+        if size.value in allowed:
+            assert validate_usage_query(body).window_size is size
+        else:
+            assert paths_of(body) == ["window_size"]
+
+
+def test_enumerations() -> None:
+    assert paths_of({**RANGE, "granularity": "yearly"}) == ["granularity"]
+    assert paths_of({**RANGE, "window_size": "decade"}) == ["window_size"]
+    assert paths_of({**RANGE, "window_size": 1}) == ["window_size"]
+    assert paths_of({**RANGE, "rollup": "median"}) == ["rollup"]
+    assert (
+        errors_of({**RANGE, "rollup": "median"})[0]["message"] == "must be one of: sum, max, min, avg, last"
+    )
+
+
+def test_timezone_is_an_iana_name_and_other_than_utc_only_with_hourly_values() -> None:
+    assert paths_of({**RANGE, "granularity": "hourly", "timezone": "Mars/Olympus"}) == ["timezone"]
+    assert paths_of({**RANGE, "granularity": "hourly", "timezone": "+02:00"}) == ["timezone"]
+    assert paths_of({**RANGE, "timezone": "Europe/Berlin"}) == ["timezone"]  # daily values
+    assert validate_usage_query({**RANGE, "timezone": "UTC"}).timezone == "UTC"
+    query = validate_usage_query({**RANGE, "granularity": "hourly", "timezone": "Asia/Kolkata"})
+    assert query.timezone == "Asia/Kolkata"
+
+
+def test_lists_name_each_failing_item() -> None:
+    details = errors_of({**RANGE, "metric_keys": ["ok", "", 3, "x" * 129]})
+    assert [d["path"] for d in details] == ["metric_keys[1]", "metric_keys[2]", "metric_keys[3]"]
+    assert paths_of({**RANGE, "metric_keys": []}) == ["metric_keys"]
+    assert paths_of({**RANGE, "metric_keys": ["m"] * 101}) == ["metric_keys"]
+    assert paths_of({**RANGE, "metric_keys": "api_calls"}) == ["metric_keys"]
+    assert paths_of({**RANGE, "customer_ids": ["c"] * 1001}) == ["customer_ids"]
+    assert paths_of({**RANGE, "customer_ids": ["c", "x" * 256]}) == ["customer_ids[1]"]
+    assert paths_of({**RANGE, "external_customer_ids": [None]}) == ["external_customer_ids[0]"]
+    assert validate_usage_query({**RANGE, "customer_ids": ["c"] * 1000}).customer_ids == ("c",)
+
+
+def test_group_by() -> None:
+    assert validate_usage_query({**RANGE, "group_by": []}).group_by == []
+    query = validate_usage_query({**RANGE, "group_by": ["property:a", "property:b", "property:c"]})
+    assert not query.by_customer and query.group_properties == ("a", "b", "c")
+    assert paths_of({**RANGE, "group_by": ["property:a", "property:b", "property:c", "property:d"]}) == [
+        "group_by[3]"
+    ]
+    assert paths_of({**RANGE, "group_by": ["customer", "customer"]}) == ["group_by[1]"]
+    assert paths_of({**RANGE, "group_by": ["region"]}) == ["group_by[0]"]
+    assert paths_of({**RANGE, "group_by": ["property:"]}) == ["group_by[0]"]
+    assert paths_of({**RANGE, "group_by": "customer"}) == ["group_by"]
+
+
+def test_limit_and_offset() -> None:
+    assert paths_of({**RANGE, "limit": 0}) == ["limit"]
+    assert paths_of({**RANGE, "limit": 1001}) == ["limit"]
+    assert paths_of({**RANGE, "limit": True}) == ["limit"]
+    assert paths_of({**RANGE, "offset": -1}) == ["offset"]
+    assert paths_of({**RANGE, "offset": 1.5}) == ["offset"]
+
+
+def test_errors_come_in_field_order() -> None:
+    body = {"to": "x", "window_size": "hour", "timezone": "Europe/Berlin", "limit": 0}
+    assert paths_of(body) == ["from", "to", "window_size", "timezone", "limit"]
+
+
+def test_body_must_be_a_json_object() -> None:
+    for raw in (b"", b"[]", b"{", b"null"):
+        with pytest.raises(UsageValidationError) as caught:
+            parse_usage_body(raw)
+        assert [d["path"] for d in caught.value.details] == ["body"]
+    assert parse_usage_body(orjson.dumps(RANGE)).window_size is WindowSize.MONTH
+
+
+def test_bounds_are_whole_seconds_inside_the_range_of_datetime() -> None:
+    query = validate_usage_query({"from": "2026-01-01T00:00:00.5Z", "to": "2026-01-01T01:00:00Z"})
+    assert value_bounds(query) == (1767225601, 1767229199)
+    assert (
+        value_bounds(validate_usage_query({"from": "1900-01-01T00:00:00Z", "to": "1970-01-01T00:00:00Z"}))
+        is None
+    )
+    wide = validate_usage_query({"from": "1900-01-01T00:00:00Z", "to": "2300-01-01T00:00:00Z"})
+    assert value_bounds(wide) == (0, 2**32 - 1)
+
+
+def test_every_request_value_is_a_bound_parameter() -> None:
+    query = validate_usage_query(
+        {**RANGE, "metric_keys": ["x'; DROP TABLE t; --"], "group_by": ["property:a'b"], "rollup": "max"}
+    )
+    statement = rollup_page("org'1", query, ["c'1"])
+    assert "DROP" not in statement.sql and "a'b" not in statement.sql and "org'1" not in statement.sql
+    assert statement.parameters["metric_keys"] == ["x'; DROP TABLE t; --"]
+    assert statement.parameters["group_properties"] == ["a'b"]
+    assert statement.parameters["customer_ids"] == ["c'1"]
+    assert statement.parameters["rollup_override"] == "max"
+    assert " FINAL " in statement.sql
+
+
+class FakeRunner:
+    """Answers the statements in order (the SQL itself is covered by the integration tests)."""
+
+    def __init__(self, *answers: Sequence[Sequence[Any]]) -> None:
+        self.answers = list(answers)
+        self.statements: list[Statement] = []
+
+    def __call__(self, statement: Statement) -> Sequence[Sequence[Any]]:
+        self.statements.append(statement)
+        return self.answers.pop(0)
+
+
+def test_unknown_external_ids_are_reported_and_nothing_is_read_without_customers() -> None:
+    query = validate_usage_query({**RANGE, "external_customer_ids": ["nope", "gone"]})
+    run = FakeRunner([])
+    result = run_usage_query("org1", query, run)
+    assert len(run.statements) == 1  # only the resolution
+    assert result.to_json()["series"] == [] and result.total_series == 0
+    assert result.unresolved_external_customer_ids == ["nope", "gone"]
+
+
+def test_rows_become_series_and_windows() -> None:
+    query = validate_usage_query(
+        {**RANGE, "group_by": ["property:region"], "external_customer_ids": ["x1", "x9"]}
+    )
+    rows = [
+        ("api_calls", "", ['"eu"'], "max", 1767225600, 1769904000, 3.0, 2, 1, 2),
+        ("api_calls", "", ['"eu"'], "max", 1769904000, 1772323200, 2.5, 1, 1, 2),
+        ("api_calls", "", [""], "max", 1767225600, 1769904000, 7.0, 1, 2, 2),
+    ]
+    run = FakeRunner([("x1", "c1")], rows)
+    body = run_usage_query("org1", query, run).to_json()
+    assert run.statements[1].parameters["customer_ids"] == ["c1"]
+    assert body["series"] == [
+        {
+            "metric_key": "api_calls",
+            "properties": {"region": "eu"},
+            "rollup": "max",
+            "windows": [
+                {"start": "2026-01-01T00:00:00Z", "end": "2026-02-01T00:00:00Z", "value": 3, "periods": 2},
+                {"start": "2026-02-01T00:00:00Z", "end": "2026-03-01T00:00:00Z", "value": 2.5, "periods": 1},
+            ],
+        },
+        {
+            "metric_key": "api_calls",
+            "properties": {"region": None},
+            "rollup": "max",
+            "windows": [
+                {"start": "2026-01-01T00:00:00Z", "end": "2026-02-01T00:00:00Z", "value": 7, "periods": 1}
+            ],
+        },
+    ]
+    assert body["total_series"] == 2 and body["unresolved_external_customer_ids"] == ["x9"]
+    assert body["from"] == "2026-01-01T00:00:00Z" and body["window_size"] == "month"
+
+
+def test_all_window_spans_from_to() -> None:
+    query = validate_usage_query(
+        {"from": "2026-01-15T12:00:00Z", "to": "2026-02-01T00:00:00Z", "window_size": "all"}
+    )
+    run = FakeRunner([("m", "c1", [], "sum", 0, 0, 4.0, 4, 1, 1)])
+    window = run_usage_query("org1", query, run).to_json()["series"][0]["windows"][0]
+    assert window == {
+        "start": "2026-01-15T12:00:00Z",
+        "end": "2026-02-01T00:00:00Z",
+        "value": 4,
+        "periods": 4,
+    }
+
+
+def test_a_page_past_the_last_series_counts_the_series() -> None:
+    query = validate_usage_query({**RANGE, "offset": 10})
+    run = FakeRunner([], [(3,)])
+    result = run_usage_query("org1", query, run)
+    assert result.series == [] and result.total_series == 3
+
+
+def test_more_than_the_windows_cap_is_a_422_on_window_size() -> None:
+    query = validate_usage_query(dict(RANGE))
+    row: tuple[Any, ...] = ("m", "c", [], "sum", 0, 0, 1.0, 1, 1, 1)
+    run = FakeRunner([row] * (MAX_WINDOWS_PER_PAGE + 1))
+    with pytest.raises(UsageValidationError) as caught:
+        run_usage_query("org1", query, run)
+    assert [d["path"] for d in caught.value.details] == ["window_size"]
