@@ -64,11 +64,9 @@ HOST_OPTION = typer.Option("127.0.0.1", envvar="QUIVLY_BIND_HOST", help="Address
 
 
 def _serve(factory: str, host: str, port: int, workers: int) -> None:
-    import uvicorn
+    from infra.serving import serve_service
 
-    uvicorn.run(
-        factory, factory=True, host=host, port=port, workers=workers, log_level="warning", access_log=False
-    )
+    serve_service(factory, factory.split(".")[0], host, port, workers)
 
 
 @app.command("serve-ingress")
@@ -88,9 +86,15 @@ def serve_query(
 
 
 @app.command()
-def gateway(port: int = typer.Option(8000), host: str = HOST_OPTION) -> None:
+def gateway(
+    port: int = typer.Option(8000),
+    host: str = HOST_OPTION,
+    ops_port: int | None = typer.Option(None, help="Port of /health/* and /metrics (default 8010)"),
+) -> None:
     """Run the gateway: one base URL routing to ingress and query (local run)."""
-    _serve("infra.gateway:create_app", host, port, 1)
+    from infra.gateway_ops import serve
+
+    serve(host, port, ops_port)
 
 
 @app.command()

@@ -12,9 +12,11 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from core.ops.asgi import instrument
 from core.settings import AdminSettings, ClickHouseSettings, KafkaSettings
 from ingress.directory import Directory, MetricDiscovery
 from ingress.errors import install_error_handlers
+from ingress.metrics import MeteredCallLog, MeteredEventLog
 from ingress.panel.router import build_panel_router
 from ingress.push.call_log import PushCallLog
 from ingress.push.calls_router import build_calls_router
@@ -24,6 +26,7 @@ from ingress.push.idempotency_store import ClickHouseResponseStore
 from ingress.push.models import PushRequest
 from ingress.push.router import build_push_router, document_models
 from ingress.push.service import PushService
+from ingress.readiness import readiness_checks
 from ingress.settings import IngressSettings
 
 
@@ -71,7 +74,12 @@ def create_app(
             settings.idempotency_cache_entries,
         )
         state["push"] = PushService(
-            settings, current_directory, current_discovery, event_log, guard, call_log
+            settings,
+            current_directory,
+            current_discovery,
+            MeteredEventLog(event_log),
+            guard,
+            MeteredCallLog(call_log),
         )
         if control_plane is not None:
             await control_plane.start()
@@ -103,6 +111,7 @@ def create_app(
         app.include_router(build_admin_router(control_plane, admin))
     app.include_router(build_panel_router(admin))
     document_models(app, [PushRequest])
+    instrument(app, "ingress", readiness_checks(kafka, clickhouse, event_log, control_plane))
     return app
 
 

@@ -12,6 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import ApiError, error_body
+from core.ops.asgi import instrument
+from core.ops.checks import clickhouse_check
+from core.ops.settings import OpsSettings
 from core.settings import ClickHouseSettings
 from query.deps import Services
 from query.routes import router
@@ -26,7 +29,8 @@ _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LA
 def create_app(
     settings: QuerySettings | None = None, clickhouse: ClickHouseSettings | None = None
 ) -> FastAPI:
-    services = Services(settings or QuerySettings(), clickhouse or ClickHouseSettings())
+    clickhouse = clickhouse or ClickHouseSettings()
+    services = Services(settings or QuerySettings(), clickhouse)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -43,6 +47,7 @@ def create_app(
     app.include_router(router)
     app.include_router(usage_router)
     _install_error_handlers(app)
+    instrument(app, "query", {"clickhouse": clickhouse_check(clickhouse, OpsSettings().check_timeout_s)})
 
     @app.get("/health", tags=["ops"], summary="Liveness")
     async def health() -> dict[str, str]:

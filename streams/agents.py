@@ -39,6 +39,7 @@ from collections.abc import Sequence
 import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 
+from streams import metrics
 from streams.batch import BatchPlan, plan_batch
 from streams.intake import Intake
 from streams.settings import StreamsSettings
@@ -131,6 +132,7 @@ async def write_batch(
     await state.store(states_with_events(plan.states, events))
     stored = time.monotonic()
     intake.ack(events)
+    metrics.batch_acked(events, plan)
     log.info(
         "batch: %d records, %d rows, %d replays, %d dead letters; plan %.3f s, insert %.3f s, "
         "table %.3f s, ack %.3f s",

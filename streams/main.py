@@ -27,6 +27,7 @@ def build_worker(
 
     from streams.agents import register_agents
     from streams.app import create_app
+    from streams.ops import register_ops, worker_options
     from streams.sink import ClickHouseSink
     from streams.tables import state_table
     from streams.topics import dead_letter_topic, usage_topic
@@ -40,7 +41,8 @@ def build_worker(
         ClickHouseSink(clickhouse, streams),
         streams,
     )
-    return faust.Worker(app, loglevel=streams.log_level.upper())
+    register_ops(app, kafka, clickhouse, streams)
+    return faust.Worker(app, loglevel=streams.log_level.upper(), **worker_options(streams))  # type: ignore[arg-type]
 
 
 def run_worker(web_port: int | None = None, data_dir: Path | None = None) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from core.clickhouse import make_client
 from core.names import USAGE_EVENT_HISTORY
 from core.settings import ClickHouseSettings
+from streams import metrics
 from streams.backoff import backoff_delays
 from streams.rows import COLUMNS, to_columns
 from streams.settings import StreamsSettings
@@ -62,14 +64,17 @@ class ClickHouseSink:
     async def write(self, rows: list[tuple[Any, ...]]) -> None:
         delays = backoff_delays(self._streams.retry_initial_s, self._streams.retry_max_s)
         attempt = 0
+        started = time.monotonic()
         while True:
             attempt += 1
             try:
                 await asyncio.to_thread(self._insert, rows)
+                metrics.inserted(rows, started)
                 if attempt > 1:
                     log.warning("ClickHouse insert succeeded after %d attempts", attempt)
                 return
             except Exception as exc:  # any failure: keep the place, back off, try again
+                metrics.insert_failed()
                 delay = next(delays)
                 log.warning(
                     "ClickHouse insert failed (attempt %d): %s; retrying in %.1f s", attempt, exc, delay

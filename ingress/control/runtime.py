@@ -182,6 +182,11 @@ class ControlPlane:
 
     # ------------------------------------------------------------------ interfaces
     @property
+    def loaded(self) -> bool:
+        """A whole snapshot was loaded from ClickHouse at least once (readiness)."""
+        return self._last_full_reload > 0
+
+    @property
     def directory(self) -> SnapshotDirectory:
         return self._directory
 

@@ -16,6 +16,7 @@ import orjson
 from core.api_keys import looks_like_api_key
 from core.errors import ApiError, error_body, unauthorized
 from ingress.directory import Directory, MetricDiscovery
+from ingress.metrics import count_invalid
 from ingress.push.call_log import PushCall
 from ingress.push.event_log import EventLogUnavailable
 from ingress.push.idempotency import IdempotencyGuard, StoredResponse, fingerprint, valid_idempotency_key
@@ -150,6 +151,7 @@ class PushService:
         try:
             events = validate_body(body)
         except ValidationFailed as failed:
+            count_invalid(error.path for error in failed.errors)
             details = [error.as_dict() for error in failed.errors]
             outcome = PushOutcome(
                 422, _json(error_body("VALIDATION_ERROR", "Request validation failed", details))
