@@ -70,6 +70,7 @@ class LocalRunSettings(BaseSettings):
     ingress_port: int = 8001
     query_port: int = 8002
     streams_web_port: int = 6066
+    gateway_ops_port: int = 8010
     broker_port: int = 9092
     clickhouse_port: int = 8123
 
@@ -130,7 +131,11 @@ class LocalStack:
                 ],
                 None,
             ),
-            ("gateway", [*python, "gateway", "--port", str(s.port)], s.port),
+            (
+                "gateway",
+                [*python, "gateway", "--port", str(s.port), "--ops-port", str(s.gateway_ops_port)],
+                s.port,
+            ),
         ]
         env = {
             **self.service_env,
@@ -138,6 +143,7 @@ class LocalStack:
             "QUIVLY_GATEWAY_QUERY_URL": f"http://127.0.0.1:{s.query_port}",
         }
         ensure_port_free(s.streams_web_port, "the streams worker's web port")
+        ensure_port_free(s.gateway_ops_port, "the gateway's operations port")
         for name, _, port in services:
             if port is not None:
                 ensure_port_free(port, name)
@@ -257,7 +263,7 @@ def run_local() -> int:
         console.print(f"[red]could not start: {exc}[/]")
         console.print(
             "Set the ports with QUIVLY_DEV_PORT, _INGRESS_PORT, _QUERY_PORT, _BROKER_PORT, "
-            "_CLICKHOUSE_PORT, _STREAMS_WEB_PORT."
+            "_CLICKHOUSE_PORT, _STREAMS_WEB_PORT, _GATEWAY_OPS_PORT."
         )
         return 1
     except Exception as exc:

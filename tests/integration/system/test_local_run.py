@@ -71,6 +71,7 @@ def test_run_command_serves_everything_on_one_url_and_ctrl_c_cleans_up(tmp_path:
             "QUIVLY_DEV_INGRESS_PORT": str(free_port()),
             "QUIVLY_DEV_QUERY_PORT": str(free_port()),
             "QUIVLY_DEV_STREAMS_WEB_PORT": str(free_port()),
+            "QUIVLY_DEV_GATEWAY_OPS_PORT": str(free_port()),
             "QUIVLY_DEV_BROKER_PORT": str(free_port()),
             "QUIVLY_DEV_CLICKHOUSE_PORT": str(free_port()),
             "QUIVLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
