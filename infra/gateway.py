@@ -51,6 +51,16 @@ def upstream_for(path: str, settings: GatewaySettings) -> str:
     return settings.ingress_url
 
 
+async def _send(client: httpx.AsyncClient, outgoing: httpx.Request) -> httpx.Response:
+    """Sends once more when the connection dropped before any answer: uvicorn closes a kept-alive
+    connection right after a 500 without saying so, and the next request reusing it fails before a
+    single byte comes back (the upstream never read it). Once headers arrived, nothing is retried."""
+    try:
+        return await client.send(outgoing, stream=True)
+    except (httpx.NetworkError, httpx.RemoteProtocolError):
+        return await client.send(outgoing, stream=True)
+
+
 def create_app(settings: GatewaySettings | None = None) -> Starlette:
     settings = settings or GatewaySettings()
 
@@ -66,14 +76,19 @@ def create_app(settings: GatewaySettings | None = None) -> Starlette:
         upstream = upstream_for(request.url.path, settings)
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
         headers.append(("x-forwarded-host", request.headers.get("host", "")))
+        outgoing = client.build_request(
+            request.method,
+            upstream + request.url.path,
+            params=request.url.query,
+            headers=headers,
+            content=await request.body(),
+        )
         try:
-            answer = await client.request(
-                request.method,
-                upstream + request.url.path,
-                params=request.url.query,
-                headers=headers,
-                content=await request.body(),
-            )
+            answer = await _send(client, outgoing)
+            try:
+                await answer.aread()
+            finally:
+                await answer.aclose()
         except httpx.HTTPError:
             return JSONResponse(
                 error_body("UNAVAILABLE", "The upstream service is unavailable"),

@@ -11,10 +11,15 @@ import orjson
 
 from core.periods import format_utc
 
+# orjson writes integers of this range only; an integral float beyond it (1e20) stays a float.
+_JSON_INT_MIN = -(2**63)
+_JSON_INT_MAX = 2**64 - 1
+
 
 def json_number(value: float) -> int | float:
-    """An integral float prints as an integer (300.0 -> 300); anything else stays a float."""
-    if math.isfinite(value) and value == int(value):
+    """An integral float prints as an integer (300.0 -> 300) when JSON encoders take it as one;
+    anything else (1e20, 0.5) stays a float, which every finite double is as JSON."""
+    if math.isfinite(value) and value == int(value) and _JSON_INT_MIN <= value <= _JSON_INT_MAX:
         return int(value)
     return value
 

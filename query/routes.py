@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -49,7 +50,13 @@ _SEARCH_BODY_SCHEMA: dict[str, Any] = {
 
 
 def _json(payload: Any) -> Response:
-    return Response(orjson.dumps(payload), media_type="application/json")
+    try:
+        body = orjson.dumps(payload)
+    except TypeError:
+        # Rows written before ingress bounded properties (deeper than orjson writes): the standard
+        # library writes any depth Python parsed, slower but rare.
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(body, media_type="application/json")
 
 
 @router.get(

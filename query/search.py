@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from core.periods import as_utc
+from core.storage_bounds import DATETIME64_MAX, DATETIME64_MIN, MICROSECOND
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -26,6 +27,10 @@ MAX_PROPERTY_KEY_LENGTH = 1024
 MAX_PROPERTY_FILTERS_BYTES = 4096
 EVENT_TYPES = ("credit", "debit")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A created_at bound outside what the column holds is moved just outside it: the same matches
+# (none lie beyond), and every later step (SQL parameters, day arithmetic) stays within its types.
+_LOWEST_US = (DATETIME64_MIN - MICROSECOND - _EPOCH) // MICROSECOND
+_HIGHEST_US = (DATETIME64_MAX + MICROSECOND - _EPOCH) // MICROSECOND
 
 
 class SearchValidationError(ValueError):
@@ -136,7 +141,10 @@ def _timestamp(value: Any) -> int:
         moment = as_utc(datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "zZ" else text))
     except ValueError:
         raise ValueError("must be an RFC 3339 date-time, e.g. 2026-06-11T09:30:00Z") from None
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC
+        raise ValueError("must be between years 1 and 9999 in UTC") from None
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    return min(max(micros, _LOWEST_US), _HIGHEST_US)
 
 
 def _integer(minimum: int, maximum: int) -> Any:
@@ -156,7 +164,11 @@ def _property_filters(value: Any) -> tuple[PropertyFilter, ...]:
         raise ValueError("must be a JSON object of property name to JSON value")
     if len(value) > MAX_PROPERTY_FILTERS:
         raise ValueError(f"at most {MAX_PROPERTY_FILTERS} properties")
-    if len(canonical_json(value).encode("utf-8")) > MAX_PROPERTY_FILTERS_BYTES:
+    try:
+        text = canonical_json(value)
+    except TypeError:  # nested deeper than orjson writes (stored properties are far shallower)
+        raise ValueError("values nested this deep can never match a stored property") from None
+    if len(text.encode("utf-8")) > MAX_PROPERTY_FILTERS_BYTES:
         raise ValueError(f"at most {MAX_PROPERTY_FILTERS_BYTES} bytes as compact JSON")
     filters = []
     for key, wanted in value.items():

@@ -16,16 +16,23 @@ class UsageEvent(BaseModel):
 
     external_customer_id: str = Field(min_length=1, max_length=255, examples=["0015g00000ABC"])
     metric_key: str = Field(min_length=1, max_length=128, examples=["api_calls"])
-    value: float = Field(description="Finite number (no NaN/Infinity; booleans and strings are rejected)")
+    value: float = Field(
+        description="Finite number, stored as a 64-bit float (no NaN/Infinity; booleans and strings "
+        "are rejected)"
+    )
     timestamp: str | None = Field(
         default=None,
         json_schema_extra={"format": "date-time"},
         description="ISO 8601 date-time; offset-less values are UTC; default: time of ingestion. "
-        "Accepted range 1970-01-01 to 2299-12-31.",
+        "Accepted range (what storage holds): 1970-01-01T00:00:00Z to 2106-02-07T06:28:15Z, "
+        "weekly values from 1970-01-05T00:00:00Z (the first week starting in 1970).",
     )
     granularity: Literal["hourly", "daily", "weekly", "monthly"] | None = "daily"
     properties: dict[str, Any] | None = Field(
-        default=None, description="Free-form JSON object, at most 4096 bytes as compact UTF-8 JSON"
+        default=None,
+        description="Free-form JSON object, at most 4096 bytes as compact UTF-8 JSON, nested at most "
+        "64 levels (the object itself is level 1); integers between -2^63 and 2^64-1 (larger ones "
+        "would not read back exactly: send them as strings). Read back exactly as sent.",
     )
     event_type: Literal["credit", "debit"] | None = "credit"
 

@@ -17,6 +17,14 @@ from typing import Any
 import orjson
 
 from core.periods import Granularity
+from core.storage_bounds import (
+    PROPERTIES_MAX_DEPTH,
+    PROPERTY_INT_MAX,
+    PROPERTY_INT_MIN,
+    properties_depth,
+    storable_timestamp,
+    timestamp_range_text,
+)
 
 MAX_EVENTS = 1000
 MAX_EXTERNAL_ID_CHARS = 255
@@ -24,9 +32,13 @@ MAX_METRIC_KEY_CHARS = 128
 MAX_PROPERTIES_BYTES = 4096
 GRANULARITIES = frozenset(g.value for g in Granularity)
 EVENT_TYPES = frozenset({"credit", "debit"})
-# ClickHouse DateTime64 covers 1900..2299; before 1970 the microsecond timestamps would be negative.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+# Timestamps, integers and nesting in properties: what storage and reads hold (core.storage_bounds).
+INTEGER_RANGE_MESSAGE = (
+    f"Integers must be between {PROPERTY_INT_MIN} and {PROPERTY_INT_MAX} (send larger ones as strings)"
+)
+DEPTH_MESSAGE = (
+    f"Must be nested at most {PROPERTIES_MAX_DEPTH} levels deep (the properties object is level 1)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +122,12 @@ def _invalid_string_path(node: Any, path: str) -> str | None:
 
 def validate_body(raw: bytes) -> list[ValidEvent]:
     """The events of a push body, or ``ValidationFailed`` listing every failing field."""
-    return validate_payload(parse_body(raw))
+    payload = parse_body(raw)
+    events = validate_payload(payload)
+    oversized = _oversized_integers(raw, payload, events)
+    if oversized:
+        raise ValidationFailed(oversized)
+    return events
 
 
 def validate_payload(payload: Any) -> list[ValidEvent]:
@@ -169,7 +186,7 @@ def _fast_event(event: dict[str, Any]) -> ValidEvent | None:
     timestamp = None
     if stamp is not None:
         timestamp = parse_timestamp(stamp)
-        if timestamp is None or not EARLIEST <= timestamp <= LATEST:
+        if timestamp is None or not storable_timestamp(timestamp, granularity):
             return None
     text = "{}"
     if properties:
@@ -177,7 +194,7 @@ def _fast_event(event: dict[str, Any]) -> ValidEvent | None:
             raw = orjson.dumps(properties, option=orjson.OPT_SORT_KEYS)
         except TypeError:
             return None
-        if len(raw) > MAX_PROPERTIES_BYTES:
+        if len(raw) > MAX_PROPERTIES_BYTES or _too_deep(raw, properties):
             return None
         text = raw.decode("utf-8")
     return ValidEvent(external_id, metric_key, number, timestamp, granularity, text, event_type)
@@ -198,8 +215,12 @@ def _validate_event(index: int, event: Any, errors: list[FieldError]) -> ValidEv
     external_id = _required_string(event, "external_customer_id", MAX_EXTERNAL_ID_CHARS, index, errors)
     metric_key = _required_string(event, "metric_key", MAX_METRIC_KEY_CHARS, index, errors)
     value = _value(event.get("value", _MISSING), index, errors)
-    timestamp = _timestamp(event.get("timestamp"), index, errors)
-    granularity = _choice(event.get("granularity"), "granularity", GRANULARITIES, "daily", index, errors)
+    granularity_errors: list[FieldError] = []  # reported after the timestamp's, which depends on it
+    granularity = _choice(
+        event.get("granularity"), "granularity", GRANULARITIES, "daily", index, granularity_errors
+    )
+    timestamp = _timestamp(event.get("timestamp"), granularity or "daily", index, errors)
+    errors.extend(granularity_errors)
     properties = _properties(event.get("properties"), index, errors)
     event_type = _choice(event.get("event_type"), "event_type", EVENT_TYPES, "credit", index, errors)
     if len(errors) != before:
@@ -245,7 +266,7 @@ def _value(value: Any, index: int, errors: list[FieldError]) -> float | None:
     return None
 
 
-def _timestamp(value: Any, index: int, errors: list[FieldError]) -> datetime | None:
+def _timestamp(value: Any, granularity: str, index: int, errors: list[FieldError]) -> datetime | None:
     if value is None:
         return None
     path = f"events[{index}].timestamp"
@@ -255,8 +276,10 @@ def _timestamp(value: Any, index: int, errors: list[FieldError]) -> datetime | N
     parsed = parse_timestamp(value)
     if parsed is None:
         errors.append(FieldError(path, "Must be an ISO 8601 date-time, e.g. 2026-06-11T09:30:00Z"))
-    elif not EARLIEST <= parsed <= LATEST:
-        errors.append(FieldError(path, "Must be between 1970-01-01 and 2299-12-31 (UTC)"))
+    elif not storable_timestamp(parsed, granularity):
+        errors.append(
+            FieldError(path, f"Must be from {timestamp_range_text(granularity)} for {granularity} values")
+        )
         return None
     return parsed
 
@@ -303,11 +326,7 @@ def _properties(value: Any, index: int, errors: list[FieldError]) -> str | None:
     try:
         text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:
-        errors.append(
-            FieldError(
-                path, "Cannot be stored: only finite numbers, 64-bit integers and up to 254 nesting levels"
-            )
-        )
+        errors.append(_unencodable_properties(value, path))
         return None
     if len(text) > MAX_PROPERTIES_BYTES:
         errors.append(
@@ -316,4 +335,79 @@ def _properties(value: Any, index: int, errors: list[FieldError]) -> str | None:
             )
         )
         return None
+    if _too_deep(text, value):
+        errors.append(FieldError(path, DEPTH_MESSAGE))
+        return None
     return text.decode("utf-8")
+
+
+def _too_deep(text: bytes, properties: dict[str, Any]) -> bool:
+    """Deeper than storage allows; each level takes 2 bytes, so short texts skip the walk."""
+    return (
+        len(text) > 2 * PROPERTIES_MAX_DEPTH
+        and text.count(b"{") + text.count(b"[") > PROPERTIES_MAX_DEPTH
+        and properties_depth(properties) > PROPERTIES_MAX_DEPTH
+    )
+
+
+def _unencodable_properties(properties: dict[str, Any], path: str) -> FieldError:
+    """Why orjson refused properties parsed by the lenient parser: an integer or the depth."""
+    oversized = _first_oversized_integer(properties, path)
+    if oversized is not None:
+        return FieldError(oversized, INTEGER_RANGE_MESSAGE)
+    if properties_depth(properties) > PROPERTIES_MAX_DEPTH:
+        return FieldError(path, DEPTH_MESSAGE)
+    return FieldError(path, "Cannot be stored: only finite numbers are accepted")
+
+
+def _oversized_integers(raw: bytes, payload: Any, events: list[ValidEvent]) -> list[FieldError]:
+    """Integers beyond 64 bits in properties. orjson reads them as floats (1e19 would come back
+    instead of the integer sent), printed with an exponent: only properties whose stored text has
+    one, and holds a float that large, are checked against the standard library's exact parse."""
+    if "e+" not in "".join(event.properties for event in events):
+        return []
+    suspects = [
+        index
+        for index, event in enumerate(events)
+        if "e+" in event.properties and _holds_huge_float(payload["events"][index].get("properties"))
+    ]
+    if not suspects:
+        return []
+    try:
+        exact = json.loads(raw)
+    except (ValueError, RecursionError):
+        return []
+    errors = []
+    for index in suspects:
+        path = f"events[{index}].properties"
+        found = _first_oversized_integer(exact["events"][index].get("properties"), path)
+        if found is not None:
+            errors.append(FieldError(found, INTEGER_RANGE_MESSAGE))
+    return errors
+
+
+def _walk(node: Any, path: str) -> list[tuple[str, Any]]:
+    """Every value in a parsed JSON value with its path (``a.b[2]``), without recursion."""
+    found: list[tuple[str, Any]] = []
+    pending = [(path, node)]
+    while pending:
+        where, current = pending.pop()
+        found.append((where, current))
+        if isinstance(current, dict):
+            pending.extend((f"{where}.{key}", item) for key, item in current.items())
+        elif isinstance(current, list):
+            pending.extend((f"{where}[{i}]", item) for i, item in enumerate(current))
+    return found
+
+
+def _holds_huge_float(properties: Any) -> bool:
+    return any(type(v) is float and abs(v) >= 2.0**63 for _, v in _walk(properties, ""))
+
+
+def _first_oversized_integer(properties: Any, path: str) -> str | None:
+    oversized = [
+        where
+        for where, v in _walk(properties, path)
+        if type(v) is int and not PROPERTY_INT_MIN <= v <= PROPERTY_INT_MAX
+    ]
+    return min(oversized) if oversized else None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from query.search import SearchRequest, SearchValidationError, canonical_json, parse_search_body
@@ -99,3 +100,25 @@ def test_needles_are_substrings_of_every_canonical_match() -> None:
     number = parse_search_body(b'{"event_property_filters":{"i":200}}').property_filters[0]
     assert number.needle == '"i":'  # 200 may be stored as 200.0
     assert parse_search_body(b'{"event_property_filters":{"s":"x"}}').property_filters[0].needle == '"s":"x"'
+
+
+@pytest.mark.parametrize("field", ["created_at_from", "created_at_to"])
+def test_a_date_time_beyond_year_9999_in_utc_is_a_validation_error(field: str) -> None:
+    with pytest.raises(SearchValidationError) as failed:
+        parse_search_body(orjson.dumps({field: "9999-12-31T23:59:59-23:59"}))
+    assert [d["path"] for d in failed.value.details] == [field]
+
+
+def test_ranges_beyond_what_created_at_holds_are_moved_just_outside_it() -> None:
+    request = parse_search_body(
+        b'{"created_at_from":"0001-01-02T00:00:00+23:59","created_at_to":"9999-12-31T23:59:59Z"}'
+    )
+    assert request.created_at_from_us == -2_208_988_800_000_001  # 1899-12-31T23:59:59.999999Z
+    assert request.created_at_to_us == 10_413_792_000_000_000  # 2300-01-01T00:00:00Z
+
+
+def test_property_filters_nested_deeper_than_json_encoders_go_are_a_validation_error() -> None:
+    deep = b"[" * 300 + b"]" * 300
+    with pytest.raises(SearchValidationError) as failed:
+        parse_search_body(b'{"event_property_filters":{"a":' + deep + b"}}")
+    assert [d["path"] for d in failed.value.details] == ["event_property_filters"]
