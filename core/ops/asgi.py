@@ -15,6 +15,7 @@ response, the ID in every log line of the request, and the request metrics by ro
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,9 +26,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.ops.health import Check, check_readiness
+from core.ops.health import OK, Check, Readiness, check_readiness
 from core.ops.logs import accepted_request_id, reset_request_id, set_request_id
-from core.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS, exposition
+from core.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS, READINESS_CHECK, READY, exposition
 from core.ops.settings import OpsSettings
 
 OPS_PATHS = ("/health/live", "/health/ready", "/metrics")
@@ -105,21 +106,46 @@ def _header(scope: Scope, name: bytes) -> str | None:
 ChecksSource = Mapping[str, Check] | Callable[[], Mapping[str, Check]]
 
 
-def ops_routes(checks: ChecksSource, settings: OpsSettings | None = None) -> list[Route]:
+class ReadinessProbe:
+    """Runs the checks and exports the result as gauges. ``GET /metrics`` reuses a result up to
+    ``max_age_s`` old, so Prometheus sees readiness (the alert rules) without a probe per scrape."""
+
+    def __init__(self, service: str, checks: ChecksSource, timeout_s: float, max_age_s: float = 5.0) -> None:
+        self.service = service
+        self.checks = checks
+        self.timeout_s = timeout_s
+        self.max_age_s = max_age_s
+        self._last_at = -math.inf
+
+    async def run(self) -> Readiness:
+        current = self.checks() if callable(self.checks) else self.checks
+        readiness = await check_readiness(current, self.timeout_s)
+        READY.labels(self.service).set(1 if readiness.ready else 0)
+        for name, result in readiness.checks.items():
+            READINESS_CHECK.labels(self.service, name).set(1 if result == OK else 0)
+        self._last_at = time.monotonic()
+        return readiness
+
+    async def refresh_if_stale(self) -> None:
+        if time.monotonic() - self._last_at >= self.max_age_s:
+            await self.run()
+
+
+def ops_routes(service: str, checks: ChecksSource, settings: OpsSettings | None = None) -> list[Route]:
     """The three endpoints; ``checks`` may be a callable when dependencies exist only at start-up."""
-    timeout_s = (settings or OpsSettings()).check_timeout_s
+    probe = ReadinessProbe(service, checks, (settings or OpsSettings()).check_timeout_s)
 
     async def live(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def ready(_: Request) -> Response:
-        current = checks() if callable(checks) else checks
-        readiness = await check_readiness(current, timeout_s)
+        readiness = await probe.run()
         if readiness.ready:
             return JSONResponse(readiness.body())
         return JSONResponse(readiness.body(), status_code=503, headers={"Retry-After": "1"})
 
     async def metrics(_: Request) -> Response:
+        await probe.refresh_if_stale()
         body, content_type = exposition()
         return Response(body, media_type=content_type)
 
@@ -138,7 +164,7 @@ def instrument(
     route_label: RouteLabel = route_template,
 ) -> None:
     """Adds the operations endpoints (first, so no catch-all route shadows them) and the middleware."""
-    app.router.routes[0:0] = ops_routes(checks, settings)
+    app.router.routes[0:0] = ops_routes(service, checks, settings)
     app.add_middleware(RequestMiddleware, service=service, route_label=route_label)
 
 
@@ -146,6 +172,6 @@ def ops_app(
     service: str, checks: ChecksSource, settings: OpsSettings | None = None, **kwargs: Any
 ) -> Starlette:
     """A small app serving only the operations endpoints (the streams worker, the gateway's ops port)."""
-    app = Starlette(routes=ops_routes(checks, settings), **kwargs)
+    app = Starlette(routes=ops_routes(service, checks, settings), **kwargs)
     app.add_middleware(RequestMiddleware, service=service)
     return app

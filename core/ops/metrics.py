@@ -18,6 +18,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -44,6 +45,19 @@ HTTP_LATENCY = Histogram(
     "Time from request start to the end of the response, by service, method and route template.",
     ["service", "method", "route"],
     buckets=LATENCY_BUCKETS,
+)
+
+READY = Gauge(
+    "quivly_ready",
+    "1 when every readiness check of the process passes, else 0 (the checks of GET /health/ready).",
+    ["service"],
+    multiprocess_mode="livemin",
+)
+READINESS_CHECK = Gauge(
+    "quivly_readiness_check",
+    "1 when this readiness check passes, else 0.",
+    ["service", "check"],
+    multiprocess_mode="livemin",
 )
 
 

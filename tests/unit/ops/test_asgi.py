@@ -51,6 +51,10 @@ async def test_live_ready_and_unready() -> None:
         "status": "unavailable",
         "checks": {"clickhouse": "ok", "control_plane": "snapshot not loaded"},
     }
+    assert REGISTRY.get_sample_value("quivly_ready", {"service": "unit"}) == 0
+    gauge = "quivly_readiness_check"
+    assert REGISTRY.get_sample_value(gauge, {"service": "unit", "check": "control_plane"}) == 0
+    assert REGISTRY.get_sample_value(gauge, {"service": "unit", "check": "clickhouse"}) == 1
 
 
 async def test_requests_are_counted_by_route_template_never_by_raw_path() -> None:

@@ -1,0 +1,1 @@
+DROP VIEW IF EXISTS org_events_per_day;
