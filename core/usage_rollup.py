@@ -7,9 +7,10 @@ imports FastAPI or clickhouse-connect.
 
 How a query is answered (``rollup_page``), all in ClickHouse:
 
-1. the current stored values (``usage_events FINAL``: a replaced value counts once, with its new
-   value, before merges too; every filter inside is on a sorting-key column, which all versions
-   of a value share) of the organization, granularity, ``[from, to)``, metrics and customers;
+1. the current stored values (``FINAL`` over a copy of ``usage_events`` ordered for the selection,
+   ``table_for``: a replaced value counts once, with its new value, before merges too; every
+   filter inside is on a sorting-key column, which all versions of a value share) of the
+   organization, granularity, ``[from, to)``, metrics and customers;
 2. per metric + customer (+ grouped properties) + window, the metric's rollup: the override, or the
    one configured in the control plane, read from the view ``metric_rollups_current`` in the same
    statement (no copy, no cache: a rollup changed in the admin API applies to the next query);
@@ -31,12 +32,18 @@ from typing import Any
 
 import orjson
 
-from core.names import CUSTOMER_EXTERNAL_IDS, USAGE_EVENTS
+from core.names import CUSTOMER_EXTERNAL_IDS
 from core.periods import Granularity, as_utc, format_utc
 
 # Views of migration 0070 (infra/migrations/0070_usage_rollups.sql).
 METRIC_ROLLUPS_CURRENT = "metric_rollups_current"
 USAGE_ROLLUP_VIEW = "usage_rollup"
+# Read-side copies of usage_events (every version, read with FINAL): in customer order (migration
+# 0030, the query service's) and in metric order (migration 0071).
+USAGE_EVENTS_BY_CUSTOMER = "usage_events_by_customer"
+USAGE_EVENTS_BY_METRIC = "usage_events_by_metric"
+# Up to this many selected customers are read customer by customer, more metric by metric.
+MAX_CUSTOMERS_READ_BY_CUSTOMER = 50
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -388,7 +395,7 @@ def _ceil_seconds(moment: datetime) -> int:
 
 
 def rollup_page(
-    org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str = USAGE_EVENTS
+    org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str | None = None
 ) -> Statement:
     """The page's series and their windows, in order, each row carrying the number of series:
     (metric_key, customer_id, properties, rollup, window start, window end, value, periods,
@@ -418,7 +425,7 @@ def rollup_page(
 
 
 def count_series(
-    org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str = USAGE_EVENTS
+    org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str | None = None
 ) -> Statement:
     """How many series the query has (for a page past the last series, which carries no count)."""
     series = _series_rows(org_id, query, customer_ids, table)
@@ -437,7 +444,17 @@ def _configured_rollups() -> str:
     )
 
 
-def _series_rows(org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str) -> Statement:
+def table_for(customer_ids: Sequence[str] | None) -> str:
+    """The copy whose order suits the selection: a few customers' values are contiguous in the
+    customer-ordered copy; one metric's values over a time range in the metric-ordered one."""
+    if customer_ids is not None and len(customer_ids) <= MAX_CUSTOMERS_READ_BY_CUSTOMER:
+        return USAGE_EVENTS_BY_CUSTOMER
+    return USAGE_EVENTS_BY_METRIC
+
+
+def _series_rows(
+    org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str | None
+) -> Statement:
     """One row per series and window: (metric_key, customer_id, props, window_start, rollup,
     rolled, periods); customer_id is '' when not grouped by customer."""
     bounds = value_bounds(query)
@@ -473,7 +490,7 @@ def _series_rows(org_id: str, query: UsageQuery, customer_ids: Sequence[str] | N
         f"{_PROPERTY_VALUES} AS props, {rollup} AS rollup "
         # Every condition is on a sorting-key column (shared by all versions of a value): FINAL
         # applies the replacements before anything else reads value or properties.
-        f"FROM {table} FINAL WHERE {' AND '.join(conditions)}"
+        f"FROM {table or table_for(customer_ids)} FINAL WHERE {' AND '.join(conditions)}"
     )
     per_customer = (
         f"SELECT metric_key, customer_id, props, window_start, rollup, {_ROLLUP_VALUE} AS rolled, "
@@ -547,7 +564,7 @@ class UsageResult:
 Runner = Callable[[Statement], Sequence[Sequence[Any]]]
 
 
-def run_usage_query(org_id: str, query: UsageQuery, run: Runner, table: str = USAGE_EVENTS) -> UsageResult:
+def run_usage_query(org_id: str, query: UsageQuery, run: Runner, table: str | None = None) -> UsageResult:
     """Answers ``query`` for ``org_id`` with ``run`` (executes a statement, returns its rows).
     Raises ``UsageValidationError`` (on ``window_size``) when the page would hold more than
     ``MAX_WINDOWS_PER_PAGE`` windows."""

@@ -27,6 +27,7 @@ from core.clickhouse import make_client
 from core.periods import format_utc
 from core.records import UsageRecord, canonical_properties
 from core.settings import AdminSettings, ClickHouseSettings, KafkaSettings
+from core.usage_rollup import USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC
 from infra.migrate import apply_migrations
 from infra.topics import provision_topics
 from ingress.main import create_app as create_ingress
@@ -38,6 +39,7 @@ from tests.integration.streams.helpers import WorkerProcess, produce, wait_for
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
 ADMIN_TOKEN = "usage-admin-token"
+COPIES = ("usage_events", USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC)
 YEAR = {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"}
 _CLOCK = itertools.count(int(time.time() * 1_000_000))
 
@@ -243,7 +245,8 @@ def stack(
     clickhouse = ClickHouseSettings(url=clickhouse_server_url, database=f"test_{uuid.uuid4().hex[:12]}")
     apply_migrations(clickhouse)
     client = make_client(clickhouse)
-    client.command("SYSTEM STOP MERGES usage_events")  # every read happens before the merge
+    for table in COPIES:
+        client.command(f"SYSTEM STOP MERGES {table}")  # every read happens before the merge
     work = tmp_path_factory.mktemp("usage")
     worker = WorkerProcess(
         kafka, clickhouse, work / "streams", f"usage-{topic}", work / "streams.log"
@@ -389,9 +392,10 @@ def _push_end_to_end(stack: Stack) -> None:
 # --- the rules -------------------------------------------------------------------------------------------
 
 
-def test_replacements_are_not_merged_yet(stack: Stack) -> None:
-    all_rows = _count(stack, "SELECT count() FROM usage_events")
-    current = _count(stack, "SELECT count() FROM usage_events FINAL")
+@pytest.mark.parametrize("table", COPIES)
+def test_replacements_are_not_merged_yet(stack: Stack, table: str) -> None:
+    all_rows = _count(stack, f"SELECT count() FROM {table}")
+    current = _count(stack, f"SELECT count() FROM {table} FINAL")
     assert all_rows >= current + 5  # the four replaced rule values and the re-sent push
 
 

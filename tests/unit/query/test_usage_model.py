@@ -192,6 +192,13 @@ def test_every_request_value_is_a_bound_parameter() -> None:
     assert " FINAL " in statement.sql
 
 
+def test_a_few_customers_are_read_by_customer_else_by_metric() -> None:
+    query = validate_usage_query(dict(RANGE))
+    assert "FROM usage_events_by_customer FINAL" in rollup_page("o", query, ["c1"] * 50).sql
+    assert "FROM usage_events_by_metric FINAL" in rollup_page("o", query, ["c1"] * 51).sql
+    assert "FROM usage_events_by_metric FINAL" in rollup_page("o", query, None).sql
+
+
 class FakeRunner:
     """Answers the statements in order (the SQL itself is covered by the integration tests)."""
 
