@@ -54,7 +54,8 @@ def load_daily(client: Any, org: str, values: int) -> None:
                'daily', toDateTime('2024-01-01 00:00:00', 'UTC') + toIntervalDay(intDiv(n, {per_day})),
                reinterpretAsUUID(sipHash128('{org}', n)), concat('ext-', toString(n % {CUSTOMERS})),
                'credit', toFloat64(n % 1000),
-               toDateTime64(toDateTime('2024-01-01 00:00:00', 'UTC') + toIntervalDay(intDiv(n, {per_day})), 6, 'UTC'),
+               toDateTime64(toDateTime('2024-01-01 00:00:00', 'UTC')
+                            + toIntervalDay(intDiv(n, {per_day})), 6, 'UTC'),
                concat('{{"plan":"p', toString(n % 3), '","region":"r', toString(intDiv(n, 7) % 5), '"}}'),
                now64(6), 1, 0, n
         FROM (SELECT number AS n FROM numbers({values}))
@@ -70,9 +71,10 @@ def load_hourly(client: Any, org: str) -> None:
         INSERT INTO usage_events
         SELECT '{org}', concat('cust-', toString(n % {HOURLY_CUSTOMERS})), 'metric_hourly', 'hourly',
                toDateTime('{HOURLY_START}', 'UTC') + toIntervalHour(intDiv(n, {HOURLY_CUSTOMERS})),
-               reinterpretAsUUID(sipHash128('{org}-hourly', n)), concat('ext-', toString(n % {HOURLY_CUSTOMERS})),
-               'credit', toFloat64(n % 100),
-               toDateTime64(toDateTime('{HOURLY_START}', 'UTC') + toIntervalHour(intDiv(n, {HOURLY_CUSTOMERS})), 6, 'UTC'),
+               reinterpretAsUUID(sipHash128('{org}-hourly', n)),
+               concat('ext-', toString(n % {HOURLY_CUSTOMERS})), 'credit', toFloat64(n % 100),
+               toDateTime64(toDateTime('{HOURLY_START}', 'UTC')
+                            + toIntervalHour(intDiv(n, {HOURLY_CUSTOMERS})), 6, 'UTC'),
                '{{}}', now64(6), 1, 0, n
         FROM (SELECT number AS n FROM numbers({HOURLY_CUSTOMERS * HOURLY_HOURS}))
         """
@@ -205,11 +207,12 @@ def main() -> None:
             )
         stored = client.command(f"SELECT count() FROM usage_events WHERE org_id = '{ORG}'")
         parts = client.command(
-            "SELECT count() FROM system.parts WHERE database = 'quivly_bench' AND active AND table = 'usage_events'"
+            "SELECT count() FROM system.parts WHERE database = 'quivly_bench' AND active "
+            "AND table = 'usage_events'"
         )
         print(
-            f"loaded {args.values:,} daily values (+{HOURLY_CUSTOMERS * HOURLY_HOURS:,} hourly, +{other:,} of "
-            f"other orgs; {stored:,} rows of the org incl. 1 % unmerged replacements) in "
+            f"loaded {args.values:,} daily values (+{HOURLY_CUSTOMERS * HOURLY_HOURS:,} hourly, "
+            f"+{other:,} of other orgs; {stored:,} rows of the org incl. 1 % unmerged replacements) in "
             f"{time.perf_counter() - started:.1f} s; {parts} parts"
         )
         port = free_port()
@@ -218,9 +221,8 @@ def main() -> None:
         service = start_process([*command, "--log-level", "warning"], work / "query.log", env=env)
         wait_for_port(port, timeout_s=30, process=service)
         run_scenarios(client, f"http://127.0.0.1:{port}", api_key, args)
-        print(
-            f"\nreproduce: .venv/bin/python bench/usage_bench.py --values {args.values} --requests {args.requests}"
-        )
+        command_line = f"--values {args.values} --requests {args.requests}"
+        print(f"\nreproduce: .venv/bin/python bench/usage_bench.py {command_line}")
     finally:
         if service is not None:
             stop_process(service)

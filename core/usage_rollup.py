@@ -370,9 +370,21 @@ _WINDOW_END = {
     WindowSize.ALL: "window_start",
 }
 # A rollup over the values of one window (``last``: the value of the latest period).
-_ROLLUP_VALUE = (
-    "multiIf(rollup = 'max', max(value), rollup = 'min', min(value), rollup = 'avg', avg(value), "
-    "rollup = 'last', argMax(value, period_start), sum(value))"
+_ROLLUP_VALUE = {
+    Rollup.SUM: "sum(value)",
+    Rollup.MAX: "max(value)",
+    Rollup.MIN: "min(value)",
+    Rollup.AVG: "avg(value)",
+    Rollup.LAST: "argMax(value, period_start)",
+}
+# Each metric's configured rollup (the ``configured`` arrays of ``_configured_rollups``).
+_CONFIGURED_ROLLUP = "transform(metric_key, configured.1, configured.2, 'sum')"
+_CONFIGURED_ROLLUP_VALUE = (
+    "multiIf("
+    + ", ".join(
+        f"rollup = '{rollup.value}', {_ROLLUP_VALUE[rollup]}" for rollup in Rollup if rollup is not Rollup.SUM
+    )
+    + f", {_ROLLUP_VALUE[Rollup.SUM]})"
 )
 # A grouped property's JSON value (ClickHouse's rendering, as the search's property filters use);
 # absent and JSON null are the same group, '' (sorted first, answered as null).
@@ -408,7 +420,7 @@ def rollup_page(
     )
     end = _WINDOW_END[query.window_size]
     sql = (
-        f"{_configured_rollups()} "
+        f"{_configured_rollups(query)}"
         "SELECT metric_key, customer_id, props, rollup, toUnixTimestamp(window_start), "
         f"toUnixTimestamp({end}), rolled, periods, series_index, total_series FROM ("
         f"SELECT *, max(series_index) OVER () AS total_series FROM ({numbered})) "
@@ -430,17 +442,20 @@ def count_series(
     """How many series the query has (for a page past the last series, which carries no count)."""
     series = _series_rows(org_id, query, customer_ids, table)
     sql = (
-        f"{_configured_rollups()} SELECT count() FROM "
+        f"{_configured_rollups(query)}SELECT count() FROM "
         f"(SELECT DISTINCT metric_key, customer_id, props FROM ({series.sql}))"
     )
     return Statement(sql, series.parameters)
 
 
-def _configured_rollups() -> str:
-    """The organization's configured rollups as two aligned arrays (a constant for the statement)."""
+def _configured_rollups(query: UsageQuery) -> str:
+    """The organization's configured rollups as two aligned arrays (a constant for the statement),
+    read in the statement itself; nothing when the query overrides them."""
+    if query.rollup is not None:
+        return ""
     return (
         "WITH (SELECT (groupArray(metric_key), groupArray(rollup)) "
-        f"FROM {METRIC_ROLLUPS_CURRENT} WHERE org_id = {{org_id:String}}) AS configured"
+        f"FROM {METRIC_ROLLUPS_CURRENT} WHERE org_id = {{org_id:String}}) AS configured "
     )
 
 
@@ -471,8 +486,6 @@ def _series_rows(
         "first": bounds[0],
         "last": bounds[1],
         "tz": query.timezone,
-        "rollup_override": query.rollup.value if query.rollup else "",
-        "group_properties": list(query.group_properties),
     }
     if query.metric_keys is not None:
         conditions.append("metric_key IN {metric_keys:Array(String)}")
@@ -480,20 +493,24 @@ def _series_rows(
     if customer_ids is not None:
         conditions.append("customer_id IN {customer_ids:Array(String)}")
         parameters["customer_ids"] = list(customer_ids)
-    rollup = (
-        "if({rollup_override:String} != '', {rollup_override:String}, "
-        "transform(metric_key, configured.1, configured.2, 'sum'))"
-    )
+    if query.rollup is not None:
+        rollup, rolled = "{rollup:String}", _ROLLUP_VALUE[query.rollup]
+        parameters["rollup"] = query.rollup.value
+    else:
+        rollup, rolled = _CONFIGURED_ROLLUP, _CONFIGURED_ROLLUP_VALUE
+    props = "CAST([], 'Array(String)')"  # without property groups, properties are not even read
+    if query.group_properties:
+        props = _PROPERTY_VALUES
+        parameters["group_properties"] = list(query.group_properties)
     values = (
         "SELECT metric_key, customer_id, period_start, value, "
-        f"{_WINDOW_START[query.window_size]} AS window_start, "
-        f"{_PROPERTY_VALUES} AS props, {rollup} AS rollup "
+        f"{_WINDOW_START[query.window_size]} AS window_start, {props} AS props, {rollup} AS rollup "
         # Every condition is on a sorting-key column (shared by all versions of a value): FINAL
         # applies the replacements before anything else reads value or properties.
         f"FROM {table or table_for(customer_ids)} FINAL WHERE {' AND '.join(conditions)}"
     )
     per_customer = (
-        f"SELECT metric_key, customer_id, props, window_start, rollup, {_ROLLUP_VALUE} AS rolled, "
+        f"SELECT metric_key, customer_id, props, window_start, rollup, {rolled} AS rolled, "
         f"count() AS periods FROM ({values}) GROUP BY metric_key, customer_id, props, window_start, rollup"
     )
     if query.by_customer:

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from core.settings import ClickHouseSettings, KafkaSettings
 from ingress.control.cli import admin_app
+from query.usage_cli import usage_command
 from streams.main import streams_worker
 
 app = typer.Typer(help="quivly: product-usage ingestion service.", no_args_is_help=True)
@@ -108,6 +109,7 @@ def dev() -> None:
 # infra composes the services' own commands (the services never import each other).
 app.add_typer(admin_app, name="admin")
 app.command("streams-worker")(streams_worker)
+app.command("usage")(usage_command)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,15 +21,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from core.clickhouse import make_client
 from core.periods import format_utc
 from core.records import UsageRecord, canonical_properties
 from core.settings import AdminSettings, ClickHouseSettings, KafkaSettings
 from core.usage_rollup import USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC
+from infra.cli import app as cli_app
 from infra.migrate import apply_migrations
+from infra.processes import free_port
 from infra.topics import provision_topics
 from ingress.main import create_app as create_ingress
 from ingress.settings import IngressSettings
@@ -669,8 +675,6 @@ def test_the_sql_view_for_data_teams_gives_the_same_numbers(stack: Stack, rollup
 
 
 def _json_or_none(raw: str) -> Any:
-    import orjson
-
     return orjson.loads(raw) if raw else None
 
 
@@ -680,3 +684,58 @@ def test_the_openapi_schema_describes_the_endpoint(stack: Stack) -> None:
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["from", "to"] and "group_by" in body["properties"]
     assert set(operation["responses"]) >= {"200", "401", "422", "503"}
+
+
+@pytest.fixture(scope="module")
+def query_url(stack: Stack) -> Iterator[str]:
+    """The query app served over HTTP (uvicorn in a thread), for the CLI."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_query(QuerySettings(), stack.clickhouse), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 15, "the query server")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_the_cli_prints_the_same_numbers(stack: Stack, query_url: str) -> None:
+    env = {"QUIVLY_API_URL": query_url, "QUIVLY_API_KEY": stack.key_a}
+    args = [
+        "usage",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2027-01-01",
+        "--metric",
+        "r_props",
+        "--metric",
+        "api_calls",
+    ]
+    runner = CliRunner()
+    as_json = runner.invoke(cli_app, [*args, "--format", "json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    answer = orjson.loads(as_json.stdout)
+    assert answer == stack.usage({**YEAR, "metric_keys": ["r_props", "api_calls"]})
+    as_csv = runner.invoke(
+        cli_app, [*args, "--format", "csv", "--group-by", "none", "--rollup", "max"], env=env
+    )
+    assert as_csv.exit_code == 0, as_csv.output
+    assert as_csv.stdout.splitlines() == [
+        "metric_key,customer_id,properties,rollup,start,end,value,periods",
+        "api_calls,,,max,2026-01-01T00:00:00Z,2026-02-01T00:00:00Z,207,3",  # pied-piper 200 + hooli 7
+        "r_props,,,max,2026-01-01T00:00:00Z,2026-02-01T00:00:00Z,48,5",  # hooli 32 + aviato 16
+    ]
+    table = runner.invoke(
+        cli_app, [*args, "--external-id", "H-1", "--external-id", "nope"], env={**env, "COLUMNS": "200"}
+    )
+    assert table.exit_code == 0, table.output
+    assert (
+        "hooli" in table.stdout
+        and "pied-piper" not in table.stdout
+        and "unresolved external IDs: nope" in table.stdout
+    )
+    wrong_key = runner.invoke(cli_app, args, env={**env, "QUIVLY_API_KEY": "qvk_wrong"})
+    assert wrong_key.exit_code == 1 and "401" in wrong_key.output

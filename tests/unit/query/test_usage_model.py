@@ -188,7 +188,7 @@ def test_every_request_value_is_a_bound_parameter() -> None:
     assert statement.parameters["metric_keys"] == ["x'; DROP TABLE t; --"]
     assert statement.parameters["group_properties"] == ["a'b"]
     assert statement.parameters["customer_ids"] == ["c'1"]
-    assert statement.parameters["rollup_override"] == "max"
+    assert statement.parameters["rollup"] == "max"
     assert " FINAL " in statement.sql
 
 
