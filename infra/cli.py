@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from core.settings import ClickHouseSettings, KafkaSettings
+from infra.status import status_command
 from ingress.control.cli import admin_app
 from query.usage_cli import usage_command
 from streams.main import streams_worker
@@ -110,6 +111,7 @@ def dev() -> None:
 app.add_typer(admin_app, name="admin")
 app.command("streams-worker")(streams_worker)
 app.command("usage")(usage_command)
+app.command("status")(status_command)
 
 
 def main() -> None:

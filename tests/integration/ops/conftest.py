@@ -8,7 +8,7 @@ import pytest
 from tests.integration.ops.stack import LocalStack, Prometheus
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     running = LocalStack(tmp_path_factory.mktemp("stack") / "data")
     try:
