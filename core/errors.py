@@ -1,7 +1,11 @@
-"""The error body every service answers with: ``{"success": false, "error", "code", "details"?}``."""
+"""The error body every service answers with: ``{"success": false, "error", "code", "details"?}``.
+
+Pure: the errors every service raises are built here; ``core.edge`` turns them into responses.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -36,3 +40,38 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def unauthorized() -> ApiError:
     return ApiError(401, "UNAUTHORIZED", "Invalid or missing API key")
+
+
+def validation_failed(details: list[dict[str, str]]) -> ApiError:
+    """422 ``VALIDATION_ERROR``; each detail is ``{"path": field_path(...), "message": ...}``."""
+    return ApiError(422, "VALIDATION_ERROR", "Request validation failed", details)
+
+
+def payload_too_large(limit: int) -> ApiError:
+    return ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body is larger than the limit of {limit} bytes")
+
+
+def unavailable(retry_after_s: int, message: str) -> ApiError:
+    """503 ``UNAVAILABLE``: a dependency is down; nothing was done, retry after ``retry_after_s``."""
+    return ApiError(503, "UNAVAILABLE", message, headers={"Retry-After": str(retry_after_s)})
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """The one way a failing field is named: ``("body", "events", 3, "value")`` → ``events[3].value``,
+    ``customers[0].external_ids[1].id``, ``metric_keys[2]``.
+
+    Body fields are named from the body's root; query, path and header parameters keep their
+    location (``query.limit``); the body as a whole is ``body``.
+    """
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+        if not parts:
+            return "body"
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"

@@ -1,4 +1,4 @@
-"""ClickHouse table names shared by the services (topic names live in ``KafkaSettings``)."""
+"""Every ClickHouse table name, in one place (topic names live in ``KafkaSettings``)."""
 
 # Control plane (written by the admin API, read by ingress and query).
 ORGANIZATIONS = "organizations"
@@ -12,7 +12,16 @@ METRIC_ROLLUPS = "metric_rollups"
 # Usage (written by streams only, read by query and data teams).
 USAGE_EVENTS = "usage_events"
 USAGE_EVENT_HISTORY = "usage_event_history"
-USAGE_EVENTS_CURRENT = "usage_events_current"
+
+# Read-side copies of usage_events, filled by materialized views (read by query only).
+USAGE_EVENT_LOCATOR = "usage_event_locator"  # infra/migrations/0030_query_side_tables.sql
+USAGE_EVENTS_BY_CUSTOMER = "usage_events_by_customer"  # infra/migrations/0030_query_side_tables.sql
+USAGE_PROPERTY_SETS = "usage_property_sets"  # infra/migrations/0050_property_sets.sql
+USAGE_EVENTS_BY_PERIOD = "usage_events_by_period"  # infra/migrations/0051_usage_events_by_period.sql
+
+# The push path (written and read by ingress).
+IDEMPOTENCY_RESPONSES = "idempotency_responses"  # infra/migrations/0010_idempotency_responses.sql
+PUSH_CALLS = "push_calls"  # infra/migrations/0011_push_calls.sql
 
 # Columns of usage_events and usage_event_history, in insert order (infra/migrations/0002_usage.sql).
 USAGE_EVENT_COLUMNS: tuple[str, ...] = (

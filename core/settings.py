@@ -63,3 +63,6 @@ class AdminSettings(BaseSettings):
 
     admin_token: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
+    # Largest admin API request body (an upsert of 100,000 customers with two external IDs each
+    # is ~15 MB); larger bodies are refused with 413 before they are read.
+    admin_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)

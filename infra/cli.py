@@ -10,7 +10,7 @@ from rich.console import Console
 
 from core.settings import ClickHouseSettings, KafkaSettings
 from infra.status import status_command
-from ingress.control.cli import admin_app
+from ingress.admin.cli import admin_app
 from query.usage_cli import usage_command
 from streams.main import streams_worker
 

@@ -12,14 +12,14 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from core.edge import install_edge
 from core.ops.asgi import instrument
 from core.settings import AdminSettings, ClickHouseSettings, KafkaSettings
+from ingress.admin.push_calls import build_push_calls_router
 from ingress.directory import Directory, MetricDiscovery
-from ingress.errors import install_error_handlers
 from ingress.metrics import MeteredCallLog, MeteredEventLog
 from ingress.panel.router import build_panel_router
 from ingress.push.call_log import PushCallLog
-from ingress.push.calls_router import build_calls_router
 from ingress.push.event_log import KafkaEventLog
 from ingress.push.idempotency import IdempotencyGuard
 from ingress.push.idempotency_store import ClickHouseResponseStore
@@ -102,9 +102,9 @@ def create_app(
     app.state.event_log = event_log
     app.state.call_log = call_log
     app.state.services = state
-    install_error_handlers(app)
+    install_edge(app, settings.unavailable_retry_after_s)
     app.include_router(build_push_router(lambda: state["push"]))
-    app.include_router(build_calls_router(lambda: call_log, admin))
+    app.include_router(build_push_calls_router(call_log, admin))
     if control_plane is not None:
         from ingress.admin.router import build_admin_router
 

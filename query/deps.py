@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
-from core.clickhouse import make_client
+from core.clickhouse import SharedClient
 from core.errors import ApiError, unauthorized
 from core.settings import ClickHouseSettings
 from query.auth import KeyResolver, bearer_key
@@ -26,9 +25,7 @@ class Services:
 
     def __init__(self, settings: QuerySettings, clickhouse: ClickHouseSettings) -> None:
         self.settings = settings
-        self._clickhouse = clickhouse
-        self._client: Client | None = None
-        self._lock = threading.Lock()
+        self._client = SharedClient(clickhouse)
         self.caches = CountCaches.from_settings(settings)
         self.keys = KeyResolver(
             lambda key_hash: self.store().org_for_key_hash(key_hash),
@@ -40,16 +37,10 @@ class Services:
         return EventStore(self.client(), self.caches)
 
     def client(self) -> Client:
-        with self._lock:
-            if self._client is None:
-                self._client = make_client(self._clickhouse)
-            return self._client
+        return self._client.get()
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        self._client.close()
 
 
 def get_services(request: Request) -> Services:

@@ -9,7 +9,8 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import ApiError
+from core.edge import read_body
+from core.errors import validation_failed
 from query.deps import OrgDep, ServicesDep, not_found, parse_event_id
 from query.search import SearchValidationError, parse_search_body
 
@@ -78,26 +79,10 @@ async def get_event(event_id: str, org_id: OrgDep, services: ServicesDep) -> Res
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": _SEARCH_BODY_SCHEMA}}}},
 )
 async def search_events(request: Request, org_id: OrgDep, services: ServicesDep) -> Response:
-    raw = await _read_body(request, services.settings.max_body_bytes)
+    raw = await read_body(request, services.settings.max_body_bytes)
     try:
         search = parse_search_body(raw)
     except SearchValidationError as exc:
-        raise ApiError(422, "VALIDATION_ERROR", "Request validation failed", exc.details) from None
+        raise validation_failed(exc.details) from None
     page = await run_in_threadpool(services.store().search, org_id, search)
     return _json({"events": page.events, "total": page.total, "limit": search.limit, "offset": search.offset})
-
-
-async def _read_body(request: Request, max_bytes: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(
-                422,
-                "VALIDATION_ERROR",
-                "Request validation failed",
-                [{"path": "body", "message": f"body is larger than {max_bytes} bytes"}],
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -23,5 +23,7 @@ class QuerySettings(BaseSettings):
     # metric x properties texts) is counted per search instead.
     profile_cache_max_keys: int = Field(default=100_000, ge=0)
     profile_max_keys_per_partition: int = Field(default=10_000, ge=1)
-    # Upper bound of the request body of a search; larger bodies are a 422 on ``body``.
+    # Upper bound of the request body of a search; larger bodies are refused with 413.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Retry-After (seconds) sent with 503 UNAVAILABLE when ClickHouse cannot answer.
+    unavailable_retry_after_s: int = Field(default=1, ge=1)

@@ -22,17 +22,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.names import API_KEYS, CUSTOMER_EXTERNAL_IDS, USAGE_EVENTS
+from core.names import (
+    API_KEYS,
+    CUSTOMER_EXTERNAL_IDS,
+    USAGE_EVENT_LOCATOR,
+    USAGE_EVENTS,
+    USAGE_EVENTS_BY_CUSTOMER,
+    USAGE_EVENTS_BY_PERIOD,
+    USAGE_PROPERTY_SETS,
+)
 from core.periods import Granularity, period_start
 from query.paging import DAY_US
 from query.search import SearchRequest
-
-# Read-side tables of the query service (infra/migrations/0030_query_side_tables.sql), filled from
-# usage_events by materialized views.
-USAGE_EVENT_LOCATOR = "usage_event_locator"
-USAGE_EVENTS_BY_CUSTOMER = "usage_events_by_customer"
-USAGE_PROPERTY_SETS = "usage_property_sets"  # infra/migrations/0050_property_sets.sql
-USAGE_EVENTS_BY_PERIOD = "usage_events_by_period"  # infra/migrations/0051_usage_events_by_period.sql
 
 EVENT_COLUMNS = (
     "event_id",

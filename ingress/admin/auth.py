@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Callable
 
-from core.errors import ApiError
+from core.edge import bearer_guard, check_bearer_token
+from core.settings import AdminSettings
 
-
-def admin_unauthorized() -> ApiError:
-    return ApiError(
-        401, "UNAUTHORIZED", "Invalid or missing admin token", headers={"WWW-Authenticate": "Bearer"}
-    )
+ADMIN_UNAUTHORIZED = "Invalid or missing admin token"
 
 
 def check_admin_authorization(authorization: str | None, admin_token: str) -> None:
     """Raises 401 unless ``authorization`` is ``Bearer <admin_token>`` (constant-time comparison)."""
-    if not admin_token or not authorization:
-        raise admin_unauthorized()
-    scheme, _, presented = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
-        raise admin_unauthorized()
-    if not hmac.compare_digest(presented.strip().encode("utf-8"), admin_token.encode("utf-8")):
-        raise admin_unauthorized()
+    scheme, _, presented = (authorization or "").partition(" ")
+    check_bearer_token(presented if scheme.lower() == "bearer" else None, admin_token, ADMIN_UNAUTHORIZED)
+
+
+def require_admin(admin: AdminSettings) -> Callable[..., None]:
+    """The dependency every admin route declares (documented as HTTP bearer in OpenAPI)."""
+    return bearer_guard(lambda: admin.admin_token, ADMIN_UNAUTHORIZED, "The admin token")

@@ -1,22 +1,23 @@
-"""The admin API router (``/admin/v1``), CONTRACT.md section 2.
+"""The admin API router (``/admin/v1``); reference: docs/api.md.
 
-Bodies are parsed and validated by the control plane's pure rules (exact field paths in 422
-details, fast on tens of thousands of customers); each operation runs in a worker thread because
-the ClickHouse client blocks.
+Bodies are read with the shared edge reader (413 past ``QUIVLY_ADMIN_MAX_BODY_BYTES``) and
+validated by the control plane's pure rules (exact field paths in 422 details, fast on tens of
+thousands of customers); each operation runs in a worker thread because the ClickHouse client
+blocks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-import orjson
-from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from core.edge import read_json
 from core.settings import AdminSettings
-from ingress.admin.auth import check_admin_authorization
+from ingress.admin.auth import require_admin
 from ingress.control import model
 from ingress.control.runtime import ControlPlane
 
@@ -67,26 +68,16 @@ def _body_doc(schema: type[BaseModel], required: bool = True) -> dict[str, Any]:
     return {"requestBody": {"required": required, "content": {"application/json": {"schema": inlined}}}}
 
 
-async def _json_body(request: Request, optional: bool = False) -> Any:
-    raw = await request.body()
-    if optional and not raw.strip():
-        return {}
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise model.validation_error([{"path": "body", "message": "malformed JSON"}]) from None
-
-
 async def _run(func: Callable[..., T], *args: Any) -> T:
     return await run_in_threadpool(func, *args)
 
 
 def build_admin_router(control_plane: ControlPlane, admin: AdminSettings) -> APIRouter:
-    def require_admin(authorization: Annotated[str | None, Header()] = None) -> None:
-        check_admin_authorization(authorization, admin.admin_token)
-
-    router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_admin)])
+    router = APIRouter(prefix="/admin/v1", tags=["admin"], dependencies=[Depends(require_admin(admin))])
     service = control_plane.service(admin)
+
+    async def _json_body(request: Request, optional: bool = False) -> Any:
+        return await read_json(request, admin.admin_max_body_bytes, optional)
 
     @router.post("/orgs", status_code=status.HTTP_201_CREATED, openapi_extra=_body_doc(OrgIn))
     async def create_org(request: Request) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.errors import ApiError
+from core.errors import ApiError, validation_failed
 
 ROLLUPS = ("sum", "max", "min", "avg", "last")
 DEFAULT_ROLLUP = "sum"
@@ -27,7 +27,6 @@ MAX_NAME = 255
 MAX_CUSTOMER_ID = 255
 MAX_EXTERNAL_ID = 255
 MAX_SOURCE = 64
-MAX_METRIC_KEY = 128
 MAX_CUSTOMERS_PER_CALL = 100_000
 
 
@@ -60,10 +59,6 @@ def iso_z(value: datetime | None) -> str | None:
 
 
 # --------------------------------------------------------------------------------------- validation
-def validation_error(details: list[dict[str, str]]) -> ApiError:
-    return ApiError(422, "VALIDATION_ERROR", "Request validation failed", details=details)
-
-
 def not_found(message: str) -> ApiError:
     return ApiError(404, "NOT_FOUND", message)
 
@@ -86,7 +81,7 @@ def _check_string(value: Any, path: str, max_len: int, errors: list[dict[str, st
 
 def _require_object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise validation_error([{"path": "body", "message": "must be a JSON object"}])
+        raise validation_failed([{"path": "body", "message": "must be a JSON object"}])
     return body
 
 
@@ -94,21 +89,23 @@ def validate_org_name(body: Any) -> str:
     errors: list[dict[str, str]] = []
     name = _check_string(_require_object(body).get("name"), "name", MAX_NAME, errors)
     if errors or name is None:
-        raise validation_error(errors)
+        raise validation_failed(errors)
     return name.strip()
 
 
 def validate_config_source(body: Any) -> str:
     source = _require_object(body).get("source", "push_api")
     if source not in CONFIG_SOURCES:
-        raise validation_error([{"path": "source", "message": f"must be one of {', '.join(CONFIG_SOURCES)}"}])
+        raise validation_failed(
+            [{"path": "source", "message": f"must be one of {', '.join(CONFIG_SOURCES)}"}]
+        )
     return str(source)
 
 
 def validate_rollup(body: Any) -> str:
     rollup = _require_object(body).get("rollup")
     if rollup not in ROLLUPS:
-        raise validation_error([{"path": "rollup", "message": f"must be one of {', '.join(ROLLUPS)}"}])
+        raise validation_failed([{"path": "rollup", "message": f"must be one of {', '.join(ROLLUPS)}"}])
     return str(rollup)
 
 
@@ -153,9 +150,9 @@ def validate_customers(body: Any) -> list[CustomerInput]:
     """Validates a bulk upsert body; raises one 422 listing every failing field."""
     raw = _require_object(body).get("customers")
     if not isinstance(raw, list):
-        raise validation_error([{"path": "customers", "message": "must be a list"}])
+        raise validation_failed([{"path": "customers", "message": "must be a list"}])
     if len(raw) > MAX_CUSTOMERS_PER_CALL:
-        raise validation_error(
+        raise validation_failed(
             [{"path": "customers", "message": f"at most {MAX_CUSTOMERS_PER_CALL} customers per call"}]
         )
     errors: list[dict[str, str]] = []
@@ -180,7 +177,7 @@ def validate_customers(body: Any) -> list[CustomerInput]:
         if len(errors) >= 100:
             break
     if errors:
-        raise validation_error(errors[:100])
+        raise validation_failed(errors[:100])
     return customers
 
 

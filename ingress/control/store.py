@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core import names
-from core.clickhouse import make_client
+from core.clickhouse import SharedClient
 from core.settings import ClickHouseSettings
 from ingress.control.model import Owner
 
@@ -21,19 +21,14 @@ if TYPE_CHECKING:
 
 class ControlStore:
     def __init__(self, settings: ClickHouseSettings) -> None:
-        self._settings = settings
-        self._client: Client | None = None
+        self._client = SharedClient(settings)  # shared by the refresh task and admin calls
 
     @property
     def client(self) -> Client:
-        if self._client is None:
-            self._client = make_client(self._settings)
-        return self._client
+        return self._client.get()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._client.close()
 
     def _rows(self, sql: str, **parameters: Any) -> Sequence[Sequence[Any]]:
         return self.client.query(sql, parameters=parameters).result_rows

@@ -1,20 +1,16 @@
-"""Form validation, CSV parsing and small view helpers of the panel (pure: no web framework)."""
+"""Form validation and small view helpers of the panel (pure: no web framework)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ingress.admin.customers_file import CustomersFile, CustomersFileError, parse_customers_file
+from ingress.control.model import MAX_NAME, ROLLUPS
+
 SOURCES = {"push_api": "Push API"}
-ROLLUPS = ("sum", "max", "min", "avg", "last")
-CSV_COLUMNS = ("customer_id", "name", "source", "external_id")
-MAX_CSV_BYTES = 2 * 1024 * 1024
-MAX_NAME = 200
-MAX_ID = 255
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 FieldErrors = dict[str, str]
 
@@ -48,80 +44,14 @@ def validate_publish_confirmation(raw: str | None) -> FieldErrors:
     return {}
 
 
-@dataclass
-class CsvResult:
-    """The customers found in an uploaded CSV, grouped by ``customer_id``, and what was skipped."""
-
-    customers: list[dict[str, Any]] = field(default_factory=list)
-    rows: int = 0
-    external_ids: int = 0
-    row_errors: list[tuple[int, str]] = field(default_factory=list)
-    file_error: str | None = None
-
-
-def parse_customers_csv(data: bytes) -> CsvResult:
-    """Parses ``customer_id,name,source,external_id`` rows (header required, any column order)."""
-    if not data.strip():
-        return CsvResult(file_error="Choose a CSV file with at least one row.")
-    if len(data) > MAX_CSV_BYTES:
-        return CsvResult(file_error=f"The file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB.")
+def parse_upload(data: bytes, filename: str) -> tuple[CustomersFile | None, str | None]:
+    """The customers of an uploaded CSV or JSON file, or the message saying why none can be read."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        return None, f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return CsvResult(file_error="The file is not UTF-8 text.")
-    reader = csv.DictReader(io.StringIO(text))
-    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
-    missing = [column for column in CSV_COLUMNS if column not in header]
-    if missing:
-        return CsvResult(
-            file_error=f"Missing column(s): {', '.join(missing)}. Expected header: {','.join(CSV_COLUMNS)}."
-        )
-    reader.fieldnames = header
-    return _group_rows(reader)
-
-
-def _group_rows(reader: csv.DictReader[str]) -> CsvResult:
-    result = CsvResult()
-    by_id: dict[str, dict[str, Any]] = {}
-    seen: dict[str, str] = {}
-    for row in reader:
-        line = reader.line_num
-        values = {column: (row.get(column) or "").strip() for column in CSV_COLUMNS}
-        if not any(values.values()):
-            continue
-        result.rows += 1
-        error = _row_error(values, seen)
-        if error:
-            result.row_errors.append((line, error))
-            continue
-        customer = by_id.setdefault(
-            values["customer_id"],
-            {"customer_id": values["customer_id"], "name": values["name"], "external_ids": []},
-        )
-        customer["name"] = customer["name"] or values["name"]
-        if values["external_id"]:
-            seen[values["external_id"]] = values["customer_id"]
-            customer["external_ids"].append({"source": values["source"], "id": values["external_id"]})
-            result.external_ids += 1
-    for customer in by_id.values():
-        customer["name"] = customer["name"] or customer["customer_id"]
-    result.customers = list(by_id.values())
-    if not result.rows:
-        result.file_error = "The file has a header but no rows."
-    return result
-
-
-def _row_error(values: dict[str, str], seen: dict[str, str]) -> str | None:
-    customer_id, external_id = values["customer_id"], values["external_id"]
-    if not customer_id:
-        return "customer_id is empty"
-    if len(customer_id) > MAX_ID or len(external_id) > MAX_ID:
-        return f"customer_id and external_id take at most {MAX_ID} characters"
-    if external_id and not values["source"]:
-        return "source is empty (e.g. salesforce, hubspot)"
-    if external_id in seen and seen[external_id] != customer_id:
-        return f"external_id {external_id} is already used by {seen[external_id]} in this file"
-    return None
+        return parse_customers_file(data, filename), None
+    except CustomersFileError as exc:
+        return None, str(exc)
 
 
 def filter_customers(customers: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:

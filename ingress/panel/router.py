@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
 
 from core.settings import AdminSettings
+from ingress.admin.customers_file import CSV_COLUMNS, CustomersFile
 from ingress.panel import forms
 from ingress.panel.client import AdminApi, ApiResult
 from ingress.panel.security import (
@@ -463,7 +464,7 @@ async def _render_customers(
     org_id: str,
     *,
     errors: forms.FieldErrors | None = None,
-    upload: forms.CsvResult | None = None,
+    upload: CustomersFile | None = None,
     upload_message: str | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -487,7 +488,7 @@ async def _render_customers(
         errors=errors or {},
         upload=upload,
         upload_message=upload_message,
-        columns=",".join(forms.CSV_COLUMNS),
+        columns=",".join(CSV_COLUMNS),
         notice=NOTICES.get(request.query_params.get("notice", "")),
     )
 
@@ -500,9 +501,10 @@ def _add_customer_routes(router: APIRouter, pages: Pages) -> None:
         org_id = request.path_params["org_id"]
         file = request.state.form.get("file")
         data = await file.read() if isinstance(file, UploadFile) else b""
-        parsed = forms.parse_customers_csv(data)
-        if parsed.file_error or not parsed.customers:
-            error = parsed.file_error or "No row could be used; see the problems below."
+        filename = (file.filename or "") if isinstance(file, UploadFile) else ""
+        parsed, file_error = forms.parse_upload(data, filename)
+        if parsed is None or not parsed.customers:
+            error = file_error or "No row could be used; see the problems below."
             return await _render_customers(
                 pages, request, session, org_id, errors={"file": error}, upload=parsed, status_code=422
             )

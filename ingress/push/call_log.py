@@ -9,13 +9,13 @@ from dataclasses import astuple, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from core.clickhouse import make_client
+from core.clickhouse import SharedClient
+from core.names import PUSH_CALLS
 from core.periods import format_utc
 from core.settings import ClickHouseSettings
 from ingress.settings import IngressSettings
 
 log = logging.getLogger(__name__)
-TABLE = "push_calls"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class PushCallLog:
         self.clickhouse = clickhouse
         self.settings = settings
         self._buffer: list[PushCall] = []
-        self._client: Any = None
+        self._client = SharedClient(clickhouse)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.dropped = 0
@@ -77,6 +77,7 @@ class PushCallLog:
                 await self._task
         with contextlib.suppress(Exception):
             await self.flush()
+        self._client.close()
 
     async def _flush_forever(self) -> None:
         while True:
@@ -98,25 +99,19 @@ class PushCallLog:
                 self._buffer[:0] = batch[: max(0, room)]
                 raise
 
-    def _client_or_new(self) -> Any:
-        if self._client is None:
-            self._client = make_client(self.clickhouse)
-        return self._client
-
     def _insert(self, batch: list[PushCall]) -> None:
         rows = [list(astuple(call)) for call in batch]
-        self._client_or_new().insert(TABLE, rows, column_names=_COLUMNS)
+        self._client.get().insert(PUSH_CALLS, rows, column_names=_COLUMNS)
 
     async def recent(self, org_id: str, limit: int) -> list[dict[str, Any]]:
         """The newest calls of the organization (this replica's pending ones flushed first)."""
         with contextlib.suppress(Exception):
             await self.flush()
-        async with self._lock:
-            return await asyncio.to_thread(self._recent, org_id, limit)
+        return await asyncio.to_thread(self._recent, org_id, limit)
 
     def _recent(self, org_id: str, limit: int) -> list[dict[str, Any]]:
-        result = self._client_or_new().query(
-            f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} WHERE org_id = {{org:String}} "
+        result = self._client.get().query(
+            f"SELECT {', '.join(_COLUMNS)} FROM {PUSH_CALLS} WHERE org_id = {{org:String}} "
             "ORDER BY received_at DESC LIMIT {limit:UInt32}",
             parameters={"org": org_id, "limit": limit},
         )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
-from core.clickhouse import make_client
+from core.clickhouse import SharedClient
+from core.names import IDEMPOTENCY_RESPONSES
 from core.settings import ClickHouseSettings
 from ingress.push.idempotency import StoredResponse
 
-TABLE = "idempotency_responses"
 _COLUMNS = ["org_id", "idempotency_key", "fingerprint", "status_code", "body", "created_at"]
 
 
@@ -18,28 +17,23 @@ class ClickHouseResponseStore:
     """The first stored response of a key wins (oldest ``created_at``); rows expire by TTL."""
 
     def __init__(self, settings: ClickHouseSettings) -> None:
-        self.settings = settings
-        self._client: Any = None
-        self._lock = asyncio.Lock()  # one clickhouse-connect client: one request at a time
+        # Shared by concurrent lookups: sessions are off (see core/clickhouse.py).
+        self._client = SharedClient(settings)
 
     async def get(self, org_id: str, key: str, not_before: datetime) -> StoredResponse | None:
-        async with self._lock:
-            return await asyncio.to_thread(self._get, org_id, key, not_before)
+        return await asyncio.to_thread(self._get, org_id, key, not_before)
 
     async def put(self, org_id: str, key: str, response: StoredResponse) -> None:
-        async with self._lock:
-            await asyncio.to_thread(self._put, org_id, key, response)
+        await asyncio.to_thread(self._put, org_id, key, response)
 
-    def _connected(self) -> Any:
-        if self._client is None:
-            self._client = make_client(self.settings)
-        return self._client
+    def close(self) -> None:
+        self._client.close()
 
     def _get(self, org_id: str, key: str, not_before: datetime) -> StoredResponse | None:
         rows = (
-            self._connected()
+            self._client.get()
             .query(
-                f"SELECT fingerprint, status_code, body, created_at FROM {TABLE} "
+                f"SELECT fingerprint, status_code, body, created_at FROM {IDEMPOTENCY_RESPONSES} "
                 "WHERE org_id = {org:String} AND idempotency_key = {key:String} "
                 "AND created_at >= {not_before:DateTime64(3, 'UTC')} ORDER BY created_at LIMIT 1",
                 parameters={"org": org_id, "key": key, "not_before": not_before},
@@ -57,8 +51,8 @@ class ClickHouseResponseStore:
         return StoredResponse(fingerprint, int(status_code), body, created_at)
 
     def _put(self, org_id: str, key: str, response: StoredResponse) -> None:
-        self._connected().insert(
-            TABLE,
+        self._client.get().insert(
+            IDEMPOTENCY_RESPONSES,
             [[org_id, key, response.fingerprint, response.status_code, response.body, response.created_at]],
             column_names=_COLUMNS,
         )

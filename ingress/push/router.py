@@ -7,27 +7,12 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from core.edge import JSON, read_body
 from core.errors import ApiError
 from ingress.push.models import PUSH_RESPONSES, PushRequest
-from ingress.push.service import PushService, payload_too_large
+from ingress.push.service import PushService
 
 _bearer = HTTPBearer(auto_error=False, description="The organization's API key")
-JSON = "application/json"
-
-
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise payload_too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise payload_too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def build_push_router(service: Callable[[], PushService]) -> APIRouter:
@@ -65,7 +50,7 @@ def build_push_router(service: Callable[[], PushService]) -> APIRouter:
         push.admit(org_id, dry_run)
         idempotency_key = request.headers.get("idempotency-key")
         try:
-            body = await read_limited_body(request, push.settings.max_body_bytes)
+            body = await read_body(request, push.settings.max_body_bytes)
         except ApiError as error:
             push.log_rejection(org_id, dry_run, error)
             raise

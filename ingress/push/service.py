@@ -61,10 +61,6 @@ def rate_limited(retry_after_s: int) -> ApiError:
     return ApiError(429, "RATE_LIMITED", "Too many requests", headers={"Retry-After": str(retry_after_s)})
 
 
-def payload_too_large(limit: int) -> ApiError:
-    return ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body is larger than the limit of {limit} bytes")
-
-
 class PushService:
     def __init__(
         self,

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from core.edge import install_edge
 from core.settings import AdminSettings, ClickHouseSettings
 from ingress.admin.router import build_admin_router
 from ingress.control.runtime import ControlPlane, ControlPlaneSettings
-from ingress.errors import install_error_handlers
 
 ADMIN_TOKEN = "test-admin-token"
 FAST = ControlPlaneSettings(poll_interval_s=0.2, discovery_flush_interval_s=0.2)
@@ -31,7 +31,7 @@ class AdminHarness:
 
 def build_app(plane: ControlPlane, admin: AdminSettings) -> FastAPI:
     app = FastAPI()
-    install_error_handlers(app)
+    install_edge(app, retry_after_s=1)
     app.include_router(build_admin_router(plane, admin))
     return app
 

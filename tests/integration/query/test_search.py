@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from core.names import USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_PERIOD
 from core.periods import Granularity
-from query.sql import USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_PERIOD
 from tests.integration.query.conftest import COUNTING_MODES, Seeder, bearer
 
 pytestmark = pytest.mark.clickhouse

@@ -10,14 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.clickhouse import make_client
-from core.settings import ClickHouseSettings
-from infra.migrate import discover_migrations, split_statements
-from query.sql import (
+from core.names import (
     USAGE_EVENT_LOCATOR,
     USAGE_EVENTS_BY_CUSTOMER,
     USAGE_EVENTS_BY_PERIOD,
     USAGE_PROPERTY_SETS,
 )
+from core.settings import ClickHouseSettings
+from infra.migrate import discover_migrations, split_statements
 from tests.integration.query.conftest import Seeder, bearer
 
 pytestmark = pytest.mark.clickhouse

@@ -1,4 +1,4 @@
-"""Admin auth, fresh-key memory, discovery buffer and import parsing (no network)."""
+"""Admin auth, fresh-key memory and discovery buffer (no network)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from core.errors import ApiError
 from ingress.admin.auth import check_admin_authorization
-from ingress.control.imports import ImportFileError, chunks, parse_customers_file
 from ingress.control.runtime import BufferedDiscovery
 from ingress.control.service import FreshKeys
 
@@ -74,50 +73,3 @@ def test_discovery_buffers_min_and_max_and_retries_after_a_failure() -> None:
         ("o", "b", t0, t0),
     ]
     assert discovery.flush() == 0
-
-
-CSV = """customer_id,name,source,external_id
-pied-piper,Pied Piper,salesforce,0015g00000ABC
-pied-piper,,hubspot,4711
-hooli,Hooli,,
-"""
-
-
-def test_csv_rows_are_grouped_by_customer() -> None:
-    assert parse_customers_file("c.csv", CSV) == [
-        {
-            "customer_id": "pied-piper",
-            "name": "Pied Piper",
-            "external_ids": [
-                {"source": "salesforce", "id": "0015g00000ABC"},
-                {"source": "hubspot", "id": "4711"},
-            ],
-        },
-        {"customer_id": "hooli", "name": "Hooli", "external_ids": []},
-    ]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "customer_id,name\na,b\n",
-        "customer_id,name,source,external_id\n,x,sf,1\n",
-        "customer_id,name,source,external_id\na,x,sf,\n",
-    ],
-)
-def test_bad_csv_files_are_explained(text: str) -> None:
-    with pytest.raises(ImportFileError):
-        parse_customers_file("c.csv", text)
-
-
-def test_json_files_either_shape() -> None:
-    body = '{"customers": [{"customer_id": "a"}]}'
-    assert parse_customers_file("c.json", body) == [{"customer_id": "a"}]
-    assert parse_customers_file("c.txt", '[{"customer_id": "a"}]') == [{"customer_id": "a"}]
-    with pytest.raises(ImportFileError):
-        parse_customers_file("c.json", '{"x": 1}')
-
-
-def test_chunks() -> None:
-    items = [{"i": i} for i in range(5)]
-    assert [len(c) for c in chunks(items, 2)] == [2, 2, 1]

@@ -8,7 +8,8 @@ from ingress.panel import forms
 def test_org_name_is_required_and_bounded() -> None:
     assert forms.validate_org_name("  Acme  ") == ("Acme", {})
     assert "name" in forms.validate_org_name("   ")[1]
-    assert "200" in forms.validate_org_name("x" * 201)[1]["name"]
+    assert forms.validate_org_name("x" * 255) == ("x" * 255, {})  # the admin API's limit
+    assert "255" in forms.validate_org_name("x" * 256)[1]["name"]
 
 
 def test_source_and_rollup_choices() -> None:
@@ -20,47 +21,17 @@ def test_source_and_rollup_choices() -> None:
     assert "confirm" in forms.validate_publish_confirmation(None)
 
 
-def test_csv_groups_rows_by_customer() -> None:
-    data = (
-        b"\xef\xbb\xbfcustomer_id,name,source,external_id\r\n"
-        b"pied-piper,Pied Piper,salesforce,0015g00000ABC\r\n"
-        b"pied-piper,,hubspot,4711\r\n"
-        b"hooli,,salesforce,XYZ\r\n"
-        b",,,\r\n"
-    )
-    result = forms.parse_customers_csv(data)
-    assert result.file_error is None
-    assert result.rows == 3 and result.external_ids == 3 and result.row_errors == []
-    assert result.customers == [
-        {
-            "customer_id": "pied-piper",
-            "name": "Pied Piper",
-            "external_ids": [
-                {"source": "salesforce", "id": "0015g00000ABC"},
-                {"source": "hubspot", "id": "4711"},
-            ],
-        },
-        {"customer_id": "hooli", "name": "hooli", "external_ids": [{"source": "salesforce", "id": "XYZ"}]},
-    ]
+def test_an_oversized_upload_is_refused_before_parsing() -> None:
+    parsed, error = forms.parse_upload(b"x" * (forms.MAX_UPLOAD_BYTES + 1), "c.csv")
+    assert parsed is None and error is not None and "larger than 2 MB" in error
 
 
-def test_csv_reports_bad_rows_with_line_numbers() -> None:
-    data = b"external_id,customer_id,name,source\nA,,x,sf\nB,c1,C1,\nC,c1,C1,sf\nC,c2,C2,sf\n"
-    result = forms.parse_customers_csv(data)
-    assert [line for line, _ in result.row_errors] == [2, 3, 5]
-    assert "customer_id is empty" in result.row_errors[0][1]
-    assert "source is empty" in result.row_errors[1][1]
-    assert "already used by c1" in result.row_errors[2][1]
-    assert [c["customer_id"] for c in result.customers] == ["c1"]
-
-
-def test_csv_file_errors() -> None:
-    assert forms.parse_customers_csv(b"").file_error
-    assert "Missing column(s): source" in str(
-        forms.parse_customers_csv(b"customer_id,name,external_id\n").file_error
-    )
-    assert "no rows" in str(forms.parse_customers_csv(b"customer_id,name,source,external_id\n").file_error)
-    assert "UTF-8" in str(forms.parse_customers_csv(b"customer_id,name\xff\n").file_error)
+def test_an_upload_reads_csv_and_json_like_the_cli() -> None:
+    parsed, error = forms.parse_upload(b"Customer_ID,Name,Source,External_ID\na,A,sf,1\n", "c.csv")
+    assert error is None and parsed is not None and parsed.customers[0]["customer_id"] == "a"
+    parsed, error = forms.parse_upload(b'{"customers": [{"customer_id": "a"}]}', "c.json")
+    assert error is None and parsed is not None and parsed.customers == [{"customer_id": "a"}]
+    assert forms.parse_upload(b"", "c.csv") == (None, "The file is empty.")
 
 
 def test_filter_customers_matches_ids_names_and_external_ids() -> None:

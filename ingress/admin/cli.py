@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingress.control.imports import ImportFileError, chunks, parse_customers_file
+from ingress.admin.customers_file import CustomersFileError, chunks, parse_customers_file
 
 admin_app = typer.Typer(help="Administer organizations, keys, customers, configurations and metrics.")
 console = Console()
@@ -86,12 +86,20 @@ def import_customers(
     file_format: str = typer.Option("auto", "--format", help="csv, json or auto (by extension/content)"),
     chunk_size: int = typer.Option(5000, min=1, help="Customers per request"),
 ) -> None:
-    """Upserts customers from a file. CSV columns: customer_id,name,source,external_id (one row per ID)."""
+    """Upserts customers from a file. CSV columns: customer_id,name,source,external_id (one row per ID).
+
+    Nothing is sent when any row is bad: every bad row is listed with its line number.
+    """
     try:
-        customers = parse_customers_file(file.name, file.read_text(encoding="utf-8"), file_format)
-    except ImportFileError as exc:
-        err_console.print(f"[red]{file}: {exc}[/red]")
+        parsed = parse_customers_file(file.read_bytes(), file.name, file_format)
+    except CustomersFileError as exc:
+        err_console.print(f"{file}: {exc}", style="red", markup=False, highlight=False)
         raise typer.Exit(1) from None
+    for line, problem in parsed.row_errors:
+        err_console.print(f"{file}:{line}: {problem}", markup=False, highlight=False)
+    if parsed.row_errors:
+        raise typer.Exit(1)
+    customers = parsed.customers
     client = _client(ctx)
     totals = {"upserted": 0, "external_ids_added": 0, "external_ids_removed": 0}
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
