@@ -15,9 +15,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
 import threading
 import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,8 +148,14 @@ class ChdbEngine:
             self._current_database = database
 
     def close(self) -> None:
+        """Closes the chdb connection and removes the insert spool directory (at shutdown)."""
         with self._lock:
             self._connection.close()
+            shutil.rmtree(self._spool_dir, ignore_errors=True)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self._spool_dir
 
     def _execute_locked(self, statement: Statement) -> Outcome:
         if statement.insert_data is None:
@@ -321,11 +330,18 @@ def create_app(data_dir: Path) -> Starlette:
             )
         return _success_response(request, outcome)
 
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if "engine" in engine_holder:
+            engine_holder.pop("engine").close()
+
     with_lifespan = Starlette(
         routes=[
             Route("/ping", ping, methods=["GET", "HEAD"]),
             Route("/", handle, methods=["GET", "POST"]),
         ],
+        lifespan=lifespan,
     )
     with_lifespan.state.engine = engine
     return with_lifespan

@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 KAFKA_IMAGE = "apache/kafka:3.9.1"
@@ -122,6 +122,3 @@ def _clickhouse_container() -> Iterator[str]:
             container
         )
         yield f"http://{container.get_container_host_ip()}:{container.get_exposed_port(8123)}"
-
-
-ComponentFactory = Callable[[Path], AbstractContextManager[str]]

@@ -376,6 +376,13 @@ def test_malformed_json_is_422_on_body_and_several_errors_are_listed(api: TestCl
     assert [d["path"] for d in several.json()["details"]] == ["limit", "offset"]
 
 
+def test_a_search_body_over_the_limit_is_413(api: TestClient, seeder: Seeder) -> None:
+    key = seeder.api_key("org-a")
+    too_big = b'{"event_code": "' + b"x" * (64 * 1024) + b'"}'
+    response = api.post("/v1/events/search", headers=bearer(key), content=too_big)
+    assert response.status_code == 413 and response.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
 def test_search_needs_a_valid_key(api: TestClient, seeder: Seeder) -> None:
     seeder.api_key("org-a")
     response = api.post("/v1/events/search", json={})

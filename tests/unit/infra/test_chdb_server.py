@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from infra.chdb_server import ClickHouseError, build_statement, decode_body, encode_body
@@ -132,3 +134,17 @@ def test_decode_corrupt_body_is_a_clickhouse_error(encoding: str) -> None:
         decode_body(b"definitely not compressed", encoding)
     assert error.value.code == 271
     assert error.value.http_status == 400
+
+
+def test_shutdown_closes_the_engine_and_removes_its_spool_directory(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from infra.chdb_server import create_app
+
+    app = create_app(tmp_path / "data")
+    with TestClient(app) as http:
+        response = http.post("/", params={"query": "SELECT 1 FORMAT TabSeparated"})
+        assert response.status_code == 200 and response.text == "1\n"
+        spool_dir = app.state.engine().spool_dir
+        assert spool_dir.is_dir()
+    assert not spool_dir.exists()
