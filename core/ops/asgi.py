@@ -20,10 +20,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.ops.health import OK, Check, Readiness, check_readiness
@@ -164,7 +166,14 @@ def instrument(
     route_label: RouteLabel = route_template,
 ) -> None:
     """Adds the operations endpoints (first, so no catch-all route shadows them) and the middleware."""
-    app.router.routes[0:0] = ops_routes(service, checks, settings)
+    routes: list[BaseRoute] = list(ops_routes(service, checks, settings))
+    if isinstance(app, FastAPI):  # FastAPI's router names the matched route only for its own routes
+        routes = [
+            APIRoute(r.path, r.endpoint, methods=list(r.methods or ()), include_in_schema=False)
+            for r in routes
+            if isinstance(r, Route)
+        ]
+    app.router.routes[0:0] = routes
     app.add_middleware(RequestMiddleware, service=service, route_label=route_label)
 
 

@@ -60,13 +60,16 @@ async def test_live_ready_and_unready() -> None:
 async def test_requests_are_counted_by_route_template_never_by_raw_path() -> None:
     before_ok = _count("/v1/things/{thing_id}", "200")
     before_missing = _count("unmatched", "404")
+    before_live = _count("/health/live", "200")
     async with _client(_app()) as client:
         for thing in ("a", "b", "c"):
             assert (await client.get(f"/v1/things/{thing}")).status_code == 200
         assert (await client.get("/nowhere/at/all")).status_code == 404
+        assert (await client.get("/health/live")).status_code == 200
         metrics = await client.get("/metrics")
     assert _count("/v1/things/{thing_id}", "200") == before_ok + 3
     assert _count("unmatched", "404") == before_missing + 1
+    assert _count("/health/live", "200") == before_live + 1  # the operations routes have templates too
     assert metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
     assert (
