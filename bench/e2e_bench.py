@@ -1,0 +1,470 @@
+"""The whole pipeline, measured end to end through the public URL.
+
+Runs the stack exactly as the README's run command starts it (``quivly dev``: Tansu, the chdb
+ClickHouse endpoint, ingress, one streams worker, query, the gateway; free ports, a temporary
+data directory), registers a bench organization with 100 customers through the admin API, then
+for each rate pushes 1000-event batches through the gateway in an **open loop** (a batch is
+sent at its scheduled time whatever happened to the earlier ones; its latency counts from that
+time, queueing included) from several clients, and prints per rate:
+
+* accepted events/s, push latency p50/p99;
+* freshness measured from the outside: push acknowledged -> the pushed value visible through
+  ``GET /v1/events/{id}`` (about two sampled events per second, polled every 50 ms), p50/p99;
+* next to it the service's own freshness histogram (``quivly_streams_freshness_seconds``,
+  ingress accepted -> row inserted) over the same interval, from the worker's ``/metrics``;
+* p95 of whole-organization searches (``POST /v1/events/search`` without a customer) and of
+  usage queries (``POST /v1/usage/query``, day windows over the last 30 days, totals per metric)
+  running alongside, one at a time.
+
+The floor, measured in the same run before the first rate: one batch every 2 s (the pipeline's
+latency without load). Between rates the worker's lag drains. It reports the highest rate whose
+external freshness p99 stays under 1 s.
+
+    .venv/bin/python bench/e2e_bench.py --rates 2000,5000,10000 --duration 20 --clients 8
+    .venv/bin/python bench/e2e_bench.py --rates 5000 --duration 20 --profile /tmp/profiles  # py-spy
+
+Each event of a batch is a distinct key (customer x metric), hourly values spread over the last
+30 days, so writes keep replacing values of the newest month while searches and usage queries
+read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.ops.histogram import bucket_quantile
+from infra.processes import REPO_ROOT, child_environment, free_port
+
+BATCH = 1000
+CUSTOMERS = 100
+METRICS = 10
+HOURS = 30 * 24
+SAMPLES_PER_S = 2.0
+POLL_S = 0.05
+FRESHNESS_SLO_S = 1.0
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value * 1000:,.0f} ms"
+
+
+# ---------------------------------------------------------------------------------------- stack
+@dataclass
+class Stack:
+    directory: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    process: subprocess.Popen[str] | None = None
+    output: list[str] = field(default_factory=list)
+    admin_token: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    @property
+    def worker_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['streams']}"
+
+    def start(self) -> None:
+        names = ("gateway", "gateway_ops", "ingress", "query", "streams", "broker", "clickhouse")
+        self.ports = {name: free_port() for name in names}
+        p = self.ports
+        env = child_environment(
+            {
+                "QUIVLY_DEV_DATA_DIR": str(self.directory),
+                "QUIVLY_DEV_PORT": str(p["gateway"]),
+                "QUIVLY_DEV_INGRESS_PORT": str(p["ingress"]),
+                "QUIVLY_DEV_QUERY_PORT": str(p["query"]),
+                "QUIVLY_DEV_STREAMS_WEB_PORT": str(p["streams"]),
+                "QUIVLY_DEV_GATEWAY_OPS_PORT": str(p["gateway_ops"]),
+                "QUIVLY_DEV_BROKER_PORT": str(p["broker"]),
+                "QUIVLY_DEV_CLICKHOUSE_PORT": str(p["clickhouse"]),
+                "QUIVLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{p['gateway']}",
+                # The bench pushes far more than the default 1000 requests per minute per replica.
+                "QUIVLY_INGRESS_RATE_LIMIT_PER_MINUTE": "1000000",
+                "COLUMNS": "200",
+            }
+        )
+        for name in ("QUIVLY_KAFKA_BOOTSTRAP_SERVERS", "QUIVLY_CLICKHOUSE_URL", "QUIVLY_ADMIN_TOKEN"):
+            env.pop(name, None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "dev"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        stdout = self.process.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: self.output.extend(iter(stdout.readline, "")), daemon=True).start()
+        deadline = time.monotonic() + 180
+        while "Ctrl-C stops everything" not in "".join(self.output):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("quivly dev did not start:\n" + "".join(self.output))
+            time.sleep(0.2)
+        token = re.search(r"admin token\s+(\S+)", "".join(self.output))
+        assert token, "".join(self.output)
+        self.admin_token = token.group(1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def service_pids(self) -> dict[str, int]:
+        """PIDs of the stack's processes by role (for py-spy)."""
+        assert self.process is not None
+        found: dict[str, int] = {}
+        pending = [self.process.pid]
+        while pending:
+            pid = pending.pop()
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                children = (task / "children").read_text().split() if (task / "children").exists() else []
+                for child in map(int, children):
+                    pending.append(child)
+                    try:
+                        command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    except OSError:
+                        continue
+                    for role in ("serve-ingress", "serve-query", "streams-worker", "gateway", "chdb-server"):
+                        if f" {role} " in command:
+                            found.setdefault(role, child)
+        return found
+
+    def create_bench_org(self) -> str:
+        """An organization with CUSTOMERS customers, published; returns its API key."""
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        with httpx.Client(base_url=self.base_url + "/admin/v1", headers=headers, timeout=60) as admin:
+            org = admin.post("/orgs", json={"name": f"Bench {int(time.time())}"}).raise_for_status().json()
+            org_id = org["org_id"]
+            customers = [
+                {
+                    "customer_id": f"c{i}",
+                    "name": f"Customer {i}",
+                    "external_ids": [{"source": "crm", "id": f"ext-{i}"}],
+                }
+                for i in range(CUSTOMERS)
+            ]
+            admin.put(f"/orgs/{org_id}/customers", json={"customers": customers}).raise_for_status()
+            admin.post(f"/orgs/{org_id}/configuration", json={"source": "push_api"}).raise_for_status()
+            admin.post(f"/orgs/{org_id}/configuration/publish").raise_for_status()
+            key = str(admin.post(f"/orgs/{org_id}/api-key").raise_for_status().json()["api_key"])
+        time.sleep(2)  # the new key and customers reach the ingress snapshot (polled every second)
+        return key
+
+
+# ----------------------------------------------------------------------------------------- load
+def batch_body(sequence: int, now: datetime) -> tuple[bytes, float]:
+    """Batch ``sequence``: 1000 distinct keys at one hour of the last 30 days; values grow with
+    ``sequence`` (so a fetched value >= the pushed one means this write is visible)."""
+    hour = (now - timedelta(hours=sequence % HOURS)).replace(minute=30, second=0, microsecond=0)
+    stamp = hour.isoformat().replace("+00:00", "Z")
+    base = float(sequence * BATCH)
+    events = [
+        {
+            "external_customer_id": f"ext-{i % CUSTOMERS}",
+            "metric_key": f"metric_{i // CUSTOMERS % METRICS}",
+            "value": base + i,
+            "timestamp": stamp,
+            "granularity": "hourly",
+            "properties": {"region": ("eu", "us", "ap")[i % 3], "plan": "pro"},
+        }
+        for i in range(BATCH)
+    ]
+    return orjson.dumps({"events": events}), base
+
+
+@dataclass
+class Level:
+    rate: int
+    duration_s: float
+    latencies: list[float] = field(default_factory=list)
+    accepted: int = 0
+    failed: int = 0
+    freshness: list[float] = field(default_factory=list)
+    unseen: int = 0
+    searches: list[float] = field(default_factory=list)
+    usage_queries: list[float] = field(default_factory=list)
+    service_p50: float = math.nan
+    service_p99: float = math.nan
+    service_rows: int = 0
+    elapsed_s: float = 0.0
+    last_ack: float = 0.0
+
+    @property
+    def accepted_per_s(self) -> float:
+        return self.accepted / self.elapsed_s if self.elapsed_s else 0.0
+
+
+class Bench:
+    def __init__(self, stack: Stack, api_key: str, clients: int) -> None:
+        self.stack = stack
+        self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self.pushers = [
+            httpx.AsyncClient(base_url=stack.base_url, headers=self.headers, timeout=60, limits=limits)
+            for _ in range(clients)
+        ]
+        self.reader = httpx.AsyncClient(base_url=stack.base_url, headers=self.headers, timeout=60)
+        self.sequence = 0
+
+    async def close(self) -> None:
+        for client in [*self.pushers, self.reader]:
+            await client.aclose()
+
+    async def run_level(self, rate: int, duration_s: float, reads: bool) -> Level:
+        level = Level(rate, duration_s)
+        before = await self.freshness_buckets()
+        batches = max(1, round(rate * duration_s / BATCH))
+        interval = duration_s / batches
+        sample_every = max(1, round(rate / BATCH / SAMPLES_PER_S))
+        now = datetime.now(UTC)
+        stop_reads = asyncio.Event()
+        readers = [asyncio.create_task(self.read_alongside(level, stop_reads))] if reads else []
+        tasks: list[asyncio.Task[None]] = []
+        started = time.monotonic()
+        for index in range(batches):
+            scheduled = started + index * interval
+            await asyncio.sleep(max(0.0, scheduled - time.monotonic()))
+            self.sequence += 1
+            client = self.pushers[index % len(self.pushers)]
+            sample = index % sample_every == 0
+            tasks.append(asyncio.create_task(self.push(client, level, scheduled, now, sample)))
+        await asyncio.gather(*tasks)
+        level.elapsed_s = max(level.last_ack - started, duration_s)
+        stop_reads.set()
+        await asyncio.gather(*readers)
+        after = await self.freshness_buckets()
+        bounds = [float(le) for le in after if le != "+Inf"]
+        counts: list[int] = []
+        previous = 0
+        for le in after:  # in exposition order: ascending bounds, then +Inf
+            cumulative = after[le] - before.get(le, 0)
+            counts.append(cumulative - previous)
+            previous = cumulative
+        level.service_rows = previous
+        level.service_p50 = bucket_quantile(0.5, bounds, counts) or math.nan
+        level.service_p99 = bucket_quantile(0.99, bounds, counts) or math.nan
+        return level
+
+    async def push(
+        self, client: httpx.AsyncClient, level: Level, scheduled: float, now: datetime, sample: bool
+    ) -> None:
+        body, base = batch_body(self.sequence, now)
+        try:
+            answer = await client.post("/v1/usage/events", content=body)
+        except httpx.HTTPError:
+            level.failed += 1
+            return
+        acked = time.monotonic()
+        if answer.status_code != 200:
+            level.failed += 1
+            return
+        level.latencies.append(acked - scheduled)
+        level.last_ack = max(level.last_ack, acked)
+        report = orjson.loads(answer.content)
+        level.accepted += int(report["inserted"])
+        if sample:
+            await self.wait_visible(level, str(report["results"][0]["event_id"]), base, acked)
+
+    async def wait_visible(self, level: Level, event_id: str, value: float, acked: float) -> None:
+        deadline = acked + 30
+        while time.monotonic() < deadline:
+            answer = await self.reader.get(f"/v1/events/{event_id}")
+            if answer.status_code == 200 and float(answer.json()["value"]) >= value:
+                level.freshness.append(time.monotonic() - acked)
+                return
+            await asyncio.sleep(POLL_S)
+        level.unseen += 1
+
+    async def read_alongside(self, level: Level, stop: asyncio.Event) -> None:
+        now = datetime.now(UTC)
+        usage = {
+            "from": (now - timedelta(days=30)).strftime("%Y-%m-%dT00:00:00Z"),
+            "to": (now + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z"),
+            "granularity": "hourly",
+            "window_size": "day",
+            "group_by": [],
+        }
+        turn = 0
+        while not stop.is_set():
+            turn += 1
+            started = time.monotonic()
+            if turn % 2:
+                answer = await self.reader.post("/v1/events/search", json={"limit": 100})
+                if answer.status_code == 200:
+                    level.searches.append(time.monotonic() - started)
+            else:
+                answer = await self.reader.post("/v1/usage/query", json=usage)
+                if answer.status_code == 200:
+                    level.usage_queries.append(time.monotonic() - started)
+            await asyncio.sleep(0.2)
+
+    async def freshness_buckets(self) -> dict[str, int]:
+        """The worker's cumulative freshness buckets: ``{le: count}`` in bound order."""
+        text = (await self.reader.get(self.stack.worker_url + "/metrics")).text
+        buckets: dict[str, int] = {}
+        for line in text.splitlines():
+            if line.startswith("quivly_streams_freshness_seconds_bucket{"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                buckets[le] = int(float(line.rsplit(" ", 1)[1]))
+        return buckets
+
+    async def wait_drained(self, timeout_s: float = 120) -> float:
+        """Waits until the worker's lag is 0; returns how long it took."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            text = (await self.reader.get(self.stack.worker_url + "/metrics")).text
+            lags = [
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("quivly_streams_consumer_lag{")
+            ]
+            if lags and sum(lags) == 0:
+                return time.monotonic() - started
+            await asyncio.sleep(0.5)
+        return math.nan
+
+
+def profile(stack: Stack, seconds: float, directory: Path) -> list[subprocess.Popen[bytes]]:
+    """``py-spy record`` of every service during ``seconds`` (raw collapsed stacks)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for role, pid in stack.service_pids().items():
+        spies.append(
+            subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "-d",
+                    str(int(seconds)),
+                    "-p",
+                    str(pid),
+                    "-o",
+                    str(directory / f"{role}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    return spies
+
+
+def print_level(level: Level, label: str = "") -> None:
+    push = f"{ms(percentile(level.latencies, 0.5)):>8} {ms(percentile(level.latencies, 0.99)):>9}"
+    outside = f"{ms(percentile(level.freshness, 0.5)):>8} {ms(percentile(level.freshness, 0.99)):>9}"
+    samples = f"({len(level.freshness):>3} samples, {level.unseen} unseen)"
+    service = f"{ms(level.service_p50):>8} {ms(level.service_p99):>9} ({level.service_rows:,} rows)"
+    search = f"{ms(percentile(level.searches, 0.95)):>8} ({len(level.searches)})"
+    usage = f"{ms(percentile(level.usage_queries, 0.95)):>8} ({len(level.usage_queries)})"
+    print(
+        f"{label or level.rate:>8} | {level.accepted_per_s:>9,.0f} | {push} | {outside} {samples} | "
+        f"{service} | {search} {usage} | failed {level.failed}",
+        flush=True,
+    )
+
+
+async def run(args: argparse.Namespace, stack: Stack, api_key: str) -> None:
+    bench = Bench(stack, api_key, args.clients)
+    try:
+        print(
+            "    rate | accepted/s | push p50 / p99 | freshness (push ack -> GET sees it) p50 / p99 | "
+            "service histogram p50 / p99 | search p95, usage query p95 | errors",
+            flush=True,
+        )
+        floor = await bench.run_level(500, 10.0, reads=True)  # one batch every 2 s
+        print_level(floor, "floor")
+        await bench.wait_drained()
+        results: list[Level] = []
+        for rate in args.rates:
+            spies = (
+                profile(stack, args.duration, args.profile) if args.profile and rate == args.rates[-1] else []
+            )
+            level = await bench.run_level(rate, args.duration, reads=True)
+            for spy in spies:
+                spy.wait(timeout=args.duration + 60)
+            print_level(level)
+            drained = await bench.wait_drained()
+            print(f"         lag drained {drained:.1f} s after the last push", flush=True)
+            results.append(level)
+        good = [
+            lvl for lvl in results if not lvl.failed and percentile(lvl.freshness, 0.99) < FRESHNESS_SLO_S
+        ]
+        if good:
+            best = max(good, key=lambda lvl: lvl.rate)
+            print(
+                f"\nhighest rate with freshness p99 < {FRESHNESS_SLO_S:g} s: {best.rate:,} events/s offered, "
+                f"{best.accepted_per_s:,.0f} accepted/s; alongside it searches p95 "
+                f"{ms(percentile(best.searches, 0.95))}, "
+                f"usage queries p95 {ms(percentile(best.usage_queries, 0.95))}"
+            )
+        else:
+            print(f"\nno rate kept freshness p99 under {FRESHNESS_SLO_S:g} s")
+    finally:
+        await bench.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rates", default="2000,5000,10000", help="offered events/s, comma-separated")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per rate")
+    parser.add_argument("--clients", type=int, default=8, help="HTTP clients (one connection each)")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy the services during the last rate")
+    args = parser.parse_args()
+    args.rates = [int(rate) for rate in args.rates.split(",")]
+    with tempfile.TemporaryDirectory(prefix="quivly-e2e-") as directory:
+        stack = Stack(Path(directory) / "data")
+        started = time.monotonic()
+        try:
+            stack.start()
+            print(
+                f"stack up in {time.monotonic() - started:.0f} s ({stack.base_url}); logs in {directory}",
+                flush=True,
+            )
+            api_key = stack.create_bench_org()
+            asyncio.run(run(args, stack, api_key))
+        finally:
+            stack.stop()
+    print(
+        f"\ncommand: .venv/bin/python bench/e2e_bench.py --rates {','.join(map(str, args.rates))} "
+        f"--duration {args.duration:g} --clients {args.clients}"
+    )
+
+
+if __name__ == "__main__":
+    main()
