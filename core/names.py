@@ -18,6 +18,12 @@ USAGE_EVENT_LOCATOR = "usage_event_locator"  # infra/migrations/0030_query_side_
 USAGE_EVENTS_BY_CUSTOMER = "usage_events_by_customer"  # infra/migrations/0030_query_side_tables.sql
 USAGE_PROPERTY_SETS = "usage_property_sets"  # infra/migrations/0050_property_sets.sql
 USAGE_EVENTS_BY_PERIOD = "usage_events_by_period"  # infra/migrations/0051_usage_events_by_period.sql
+USAGE_EVENTS_BY_METRIC = "usage_events_by_metric"  # infra/migrations/0071_usage_events_by_metric.sql
+
+# Usage rolled up over windows (infra/migrations/0070_usage_rollups.sql; read by query, the panel
+# and data teams).
+METRIC_ROLLUPS_CURRENT = "metric_rollups_current"  # each metric's configured rollup
+USAGE_ROLLUP = "usage_rollup"  # parameterized view for data teams
 
 # The push path (written and read by ingress).
 IDEMPOTENCY_RESPONSES = "idempotency_responses"  # infra/migrations/0010_idempotency_responses.sql

@@ -32,16 +32,14 @@ from typing import Any
 
 import orjson
 
-from core.names import CUSTOMER_EXTERNAL_IDS
+from core.names import (
+    CUSTOMER_EXTERNAL_IDS,
+    METRIC_ROLLUPS_CURRENT,
+    USAGE_EVENTS_BY_CUSTOMER,
+    USAGE_EVENTS_BY_METRIC,
+)
 from core.periods import Granularity, as_utc, format_utc
 
-# Views of migration 0070 (infra/migrations/0070_usage_rollups.sql).
-METRIC_ROLLUPS_CURRENT = "metric_rollups_current"
-USAGE_ROLLUP_VIEW = "usage_rollup"
-# Read-side copies of usage_events (every version, read with FINAL): in customer order (migration
-# 0030, the query service's) and in metric order (migration 0071).
-USAGE_EVENTS_BY_CUSTOMER = "usage_events_by_customer"
-USAGE_EVENTS_BY_METRIC = "usage_events_by_metric"
 # Up to this many selected customers are read customer by customer, more metric by metric.
 MAX_CUSTOMERS_READ_BY_CUSTOMER = 50
 

@@ -109,7 +109,7 @@ def create_app(
         from ingress.admin.router import build_admin_router
 
         app.include_router(build_admin_router(control_plane, admin))
-    app.include_router(build_panel_router(admin))
+    app.include_router(build_panel_router(admin, clickhouse))
     document_models(app, [PushRequest])
     instrument(app, "ingress", readiness_checks(kafka, clickhouse, event_log, control_plane))
     return app

@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from core.edge import read_body
 from core.errors import ApiError
 from core.usage_rollup import (
     MAX_BODY_BYTES,
@@ -41,7 +42,7 @@ router = APIRouter(prefix="/v1/usage", tags=["usage"])
     responses=USAGE_QUERY_RESPONSES,
 )
 async def query_usage(request: Request, org_id: OrgDep, services: ServicesDep) -> Response:
-    raw = await _read_body(request)
+    raw = await read_body(request, MAX_BODY_BYTES)
     try:
         query = parse_usage_body(raw)
         result = await run_in_threadpool(_answer, services, org_id, query)
@@ -57,15 +58,3 @@ def _answer(services: Services, org_id: str, query: UsageQuery) -> UsageResult:
         return list(client.query(statement.sql, parameters=statement.parameters).result_rows)
 
     return run_usage_query(org_id, query, run)
-
-
-async def _read_body(request: Request) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            details = [{"path": "body", "message": f"body is larger than {MAX_BODY_BYTES} bytes"}]
-            raise ApiError(422, "VALIDATION_ERROR", "Request validation failed", details)
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -164,6 +164,7 @@ USAGE_QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"application/json": {"schema": USAGE_QUERY_RESPONSE_SCHEMA}},
     },
     401: _error("UNAUTHORIZED", "Missing, malformed, unknown or rotated-away API key"),
+    413: _error("PAYLOAD_TOO_LARGE", "The body is larger than 8 MiB"),
     422: _error(
         "VALIDATION_ERROR",
         "A field is invalid (one entry per failing field: from, to, window_size, timezone, "

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
 
-from core.settings import AdminSettings
+from core.settings import AdminSettings, ClickHouseSettings
 from ingress.admin.customers_file import CSV_COLUMNS, CustomersFile
 from ingress.panel import forms
 from ingress.panel.client import AdminApi, ApiResult
@@ -34,6 +34,7 @@ from ingress.panel.security import (
     check_csrf,
     tokens_equal,
 )
+from ingress.panel.usage import add_usage_routes
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -90,14 +91,16 @@ class Pages:
         return self.render("error.html", status_code=status_code, session=session, message=message)
 
 
-def build_panel_router(admin: AdminSettings) -> APIRouter:
-    """The panel's routes under ``/admin/`` (everything except ``/admin/v1``)."""
+def build_panel_router(admin: AdminSettings, clickhouse: ClickHouseSettings | None = None) -> APIRouter:
+    """The panel's routes under ``/admin/`` (everything except ``/admin/v1``); the Usage page reads
+    ClickHouse at ``clickhouse``."""
     pages = Pages(admin)
     router = APIRouter(prefix="/admin", include_in_schema=False)
     _add_static_and_auth_routes(router, pages)
     _add_org_routes(router, pages)
     _add_setup_routes(router, pages)
     _add_customer_routes(router, pages)
+    add_usage_routes(router, pages, _signed_in, clickhouse or ClickHouseSettings())
     return router
 
 

@@ -28,10 +28,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from core.clickhouse import make_client
+from core.names import USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC
 from core.periods import format_utc
 from core.records import UsageRecord, canonical_properties
 from core.settings import AdminSettings, ClickHouseSettings, KafkaSettings
-from core.usage_rollup import USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC
 from infra.cli import app as cli_app
 from infra.migrate import apply_migrations
 from infra.processes import free_port
