@@ -6,8 +6,10 @@ offset of each partition. The agent takes events straight from its stream's chan
 this order:
 
 1. poison records were delivered to the dead-letter topic (awaited),
-2. the ClickHouse insert of the batch succeeded (retried with backoff forever: no crash,
-   no ack, hence no commit while ClickHouse is down; the consumer pauses once its buffer is full),
+2. every row of the batch was stored in ClickHouse or refused by it (``streams.sink``: transient
+   errors are retried with backoff forever: no crash, no ack, hence no commit while ClickHouse is
+   down; the consumer pauses once its buffer is full), and the refused rows' records were
+   delivered to the dead-letter topic with the server's error,
 3. the new key states were written to the table and its changelog records are in the log
    (``streams.state``).
 
@@ -40,10 +42,11 @@ import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 
 from streams import metrics
-from streams.batch import BatchPlan, plan_batch
+from streams.backoff import backoff_delays
+from streams.batch import BatchPlan, DeadLetter, plan_batch
 from streams.intake import Intake
 from streams.settings import StreamsSettings
-from streams.sink import ClickHouseSink
+from streams.sink import ClickHouseSink, RefusedRow
 from streams.state import TableState, states_with_events
 from streams.versioning import KeyState
 
@@ -67,7 +70,7 @@ def register_agents(
         state = TableState(app, table)
         intake = Intake(stream, settings.batch_max_rows, settings.batch_max_seconds, settings.batch_linger_s)
         writing: asyncio.Task[None] | None = None
-        inserting: asyncio.Task[None] | None = None
+        inserting: asyncio.Task[list[RefusedRow]] | None = None
         unstored: dict[bytes, KeyState] = {}  # states of the batch being written, not yet stored
         try:
             while True:
@@ -82,7 +85,7 @@ def register_agents(
                     unstored = {}
                 plan = plan_batch([event.message for event in events], state.load(events, unstored))
                 planned = time.monotonic() - started
-                await _send_dead_letters(plan, events, dead_letters)
+                await _send_dead_letters(plan.dead_letters, events, dead_letters, settings)
                 # The insert starts now, while the previous batch may still be inserting, storing or
                 # acking: ClickHouse's work overlaps the worker's (versions make the order of the
                 # two inserts irrelevant); states and acks still follow the log order below.
@@ -90,7 +93,9 @@ def register_agents(
                 if writing is not None:
                     await writing
                 unstored = {key: key_state for key, (key_state, _) in plan.states.items()}
-                writing = asyncio.create_task(write_batch(intake, events, plan, inserting, state, planned))
+                writing = asyncio.create_task(
+                    write_batch(intake, events, plan, inserting, state, planned, dead_letters, settings)
+                )
             if writing is not None:
                 await writing
         finally:
@@ -99,47 +104,67 @@ def register_agents(
                     task.cancel()  # nothing of that batch was acked: it is consumed again
 
 
-async def _send_dead_letters(plan: BatchPlan, events: Sequence[EventT], dead_letters: TopicT) -> None:
-    for letter in plan.dead_letters:
+async def _send_dead_letters(
+    letters: Sequence[DeadLetter], events: Sequence[EventT], dead_letters: TopicT, retry: StreamsSettings
+) -> None:
+    """Produces each letter (original key and value, the reason in a header) and awaits delivery.
+
+    A failed produce is retried with backoff (never a crash of the agent: its batch would stay
+    tracked and unacked); nothing of the batch is acked before every letter is delivered.
+    """
+    for letter in letters:
         message = events[letter.index].message
         log.warning(
             "dead letter %s/%s@%s: %s", message.topic, message.partition, message.offset, letter.reason
         )
-        pending = await dead_letters.send(
-            key=message.key,
-            value=message.value,
-            headers={
-                ERROR_HEADER: letter.reason.encode(),
-                SOURCE_HEADER: f"{message.topic}/{message.partition}/{message.offset}".encode(),
-            },
-        )
-        await pending
+        headers = {
+            ERROR_HEADER: letter.reason.encode(),
+            SOURCE_HEADER: f"{message.topic}/{message.partition}/{message.offset}".encode(),
+        }
+        delays = backoff_delays(retry.retry_initial_s, retry.retry_max_s)
+        while True:
+            try:
+                pending = await dead_letters.send(key=message.key, value=message.value, headers=headers)
+                await pending
+                break
+            except Exception as exc:
+                delay = next(delays)
+                log.warning("dead letter produce failed: %s; retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
 
 
 async def write_batch(
     intake: Intake,
     events: list[EventT],
     plan: BatchPlan,
-    inserting: asyncio.Task[None] | None,
+    inserting: asyncio.Task[list[RefusedRow]] | None,
     state: TableState,
     planned: float,
+    dead_letters: TopicT,
+    settings: StreamsSettings,
 ) -> None:
-    """Insert (already started), store the states, ack: the part that waits on ClickHouse and the log."""
+    """Insert (already started), dead-letter refused rows, store the states, ack."""
     started = time.monotonic()
-    if inserting is not None:
-        await inserting
+    refused = await inserting if inserting is not None else []
+    if refused:
+        letters = [
+            DeadLetter(plan.row_events[row.index], f"ClickHouse refused the row: {row.reason}")
+            for row in refused
+        ]
+        await _send_dead_letters(letters, events, dead_letters, settings)
     inserted = time.monotonic()
     await state.store(states_with_events(plan.states, events))
     stored = time.monotonic()
     intake.ack(events)
     metrics.batch_acked(events, plan)
     log.info(
-        "batch: %d records, %d rows, %d replays, %d dead letters; plan %.3f s, insert %.3f s, "
+        "batch: %d records, %d rows, %d replays, %d dead letters, %d refused; plan %.3f s, insert %.3f s, "
         "table %.3f s, ack %.3f s",
         len(events),
         len(plan.rows),
         plan.replays,
         len(plan.dead_letters),
+        len(refused),
         planned,
         inserted - started,
         stored - inserted,

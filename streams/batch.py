@@ -51,6 +51,7 @@ class BatchPlan:
     """
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
+    row_events: list[int] = field(default_factory=list)  # the batch position each row comes from
     states: dict[bytes, tuple[KeyState, int]] = field(default_factory=dict)  # key -> (state, index)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     replays: int = 0
@@ -84,6 +85,7 @@ def plan_batch(items: Sequence[Consumed], stored: Mapping[bytes, KeyState]) -> B
     plan = BatchPlan()
     states = plan.states
     rows = plan.rows
+    row_events = plan.row_events
     event_ids: dict[bytes, int] = {}
     for index, item in enumerate(items):
         try:
@@ -104,4 +106,5 @@ def plan_batch(items: Sequence[Consumed], stored: Mapping[bytes, KeyState]) -> B
             event_id = event_ids[canonical] = event_id_int(canonical)
         states[key] = (state, index)
         rows.append(build_row(record, state, event_id))
+        row_events.append(index)
     return plan

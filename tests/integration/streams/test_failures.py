@@ -57,6 +57,39 @@ def test_poison_record_goes_to_dead_letters_and_the_stream_continues(
     assert b"not JSON" in headers[ERROR_HEADER]
 
 
+def test_a_row_clickhouse_refuses_is_a_dead_letter_and_other_organizations_rows_land(
+    kafka_settings: KafkaSettings, clickhouse_settings: ClickHouseSettings, worker_factory: WorkerFactory
+) -> None:
+    # Produced straight to the topic: a period ClickHouse's DateTime cannot hold (ends in 2106),
+    # whatever ingress accepts. Around it, other organizations' rows, in the same batches.
+    good = [record(org=f"org-{i % 4}", customer=f"c{i}", value=float(i)) for i in range(60)]
+    poison = record(org="hostile", customer="p", period="2150-01-01T00:00:00Z", value=9.0)
+    after = [record(org="org-late", customer=f"l{i}", value=float(i)) for i in range(10)]
+    worker_factory(kafka_settings, clickhouse_settings).start()
+    asyncio.run(produce(kafka_settings, [*good[:30], poison, *good[30:]]))
+    asyncio.run(produce(kafka_settings, after))
+    expected = last_write_wins(good + after)
+    wait_for(lambda: current_values(clickhouse_settings) == expected, 60, "every good row")
+    letters = asyncio.run(read_dead_letters(kafka_settings, 1))
+    assert [value for value, _ in letters] == [poison.to_bytes()]
+    assert b"ClickHouse refused the row" in letters[0][1][ERROR_HEADER]
+    assert b"period_start" in letters[0][1][ERROR_HEADER]
+
+
+def test_a_batch_mixing_more_months_than_the_partition_limit_is_stored(
+    kafka_settings: KafkaSettings, clickhouse_settings: ClickHouseSettings, worker_factory: WorkerFactory
+) -> None:
+    months = [f"{2000 + i // 12}-{i % 12 + 1:02d}-01T00:00:00Z" for i in range(101)]
+    records = [
+        record(org=f"org-{tenant}", granularity="monthly", period=month, value=float(i))
+        for i, month in enumerate(months)
+        for tenant in range(3)
+    ]
+    asyncio.run(produce(kafka_settings, records))  # before the worker starts: one batch
+    worker_factory(kafka_settings, clickhouse_settings).start()
+    wait_for(lambda: current_values(clickhouse_settings) == last_write_wins(records), 60, "the backfill")
+
+
 def test_writes_after_a_log_reset_win_over_rows_already_in_clickhouse(
     kafka_settings: KafkaSettings, clickhouse_settings: ClickHouseSettings, worker_factory: WorkerFactory
 ) -> None:
