@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from core.settings import ClickHouseSettings, KafkaSettings
+from infra.dead_letters import dead_letters_app
 from infra.status import status_command
 from ingress.admin.cli import admin_app
 from query.usage_cli import usage_command
@@ -109,6 +110,7 @@ def dev() -> None:
 
 # infra composes the services' own commands (the services never import each other).
 app.add_typer(admin_app, name="admin")
+app.add_typer(dead_letters_app, name="dead-letters")
 app.command("streams-worker")(streams_worker)
 app.command("usage")(usage_command)
 app.command("status")(status_command)

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 import faust
 from faust.types import EventT, StreamT, TableT, TopicT
 
+from core.dead_letters import ERROR_HEADER, SOURCE_HEADER
 from streams import metrics
 from streams.backoff import backoff_delays
 from streams.batch import BatchPlan, DeadLetter, plan_batch
@@ -51,9 +52,6 @@ from streams.state import TableState, states_with_events
 from streams.versioning import KeyState
 
 log = logging.getLogger(__name__)
-
-ERROR_HEADER = "quivly-error"
-SOURCE_HEADER = "quivly-source"
 
 
 def register_agents(

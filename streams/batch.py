@@ -8,7 +8,7 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from core.records import RecordError, ReplaceKey, UsageRecord
+from core.records import RecordError, UsageRecord
 from streams.rows import build_row, event_id_int, parse_period_start
 from streams.versioning import KeyState, next_state
 
@@ -69,11 +69,11 @@ def decode(item: Consumed) -> tuple[UsageRecord, bytes]:
     if item.key is None or item.value is None:
         raise RecordError("record without key or value")
     record = UsageRecord.from_bytes(item.value)
-    # Fast path: ingress produces exactly ``record.key.to_bytes()``; other encodings of the same
-    # key (whitespace, escapes) are still accepted through the parse.
     canonical = key_bytes(record)
-    if item.key != canonical and ReplaceKey.from_bytes(item.key) != record.key:
-        raise RecordError("Kafka key does not match the record's replace key")
+    if item.key != canonical:
+        # Ingress produces exactly these bytes. Another encoding of the same key (whitespace,
+        # escapes) would be a second table state for one key, and could hash to another partition.
+        raise RecordError("Kafka key is not the canonical encoding of the record's replace key")
     parse_period_start(record.period_start)
     if record.ingested_at_us <= 0 or record.created_at_us < 0:
         raise RecordError("timestamps must be positive microseconds")

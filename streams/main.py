@@ -27,20 +27,23 @@ def build_worker(
 
     from streams.agents import register_agents
     from streams.app import create_app
+    from streams.dead_letters import DeadLetterTable, register_dead_letter_recorder
     from streams.ops import register_ops, worker_options
     from streams.sink import ClickHouseSink
     from streams.tables import state_table
     from streams.topics import dead_letter_topic, usage_topic
 
     app = create_app(kafka, streams)
+    dead_letters = dead_letter_topic(app, kafka)
     register_agents(
         app,
         usage_topic(app, kafka),
-        dead_letter_topic(app, kafka),
+        dead_letters,
         state_table(app, kafka),
         ClickHouseSink(clickhouse, streams),
         streams,
     )
+    register_dead_letter_recorder(app, dead_letters, DeadLetterTable(clickhouse, streams))
     register_ops(app, kafka, clickhouse, streams)
     return faust.Worker(app, loglevel=streams.log_level.upper(), **worker_options(streams))  # type: ignore[arg-type]
 

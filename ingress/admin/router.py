@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from core.edge import read_json
 from core.settings import AdminSettings
 from ingress.admin.auth import require_admin
+from ingress.admin.dead_letters import build_dead_letters_router
 from ingress.control import model
 from ingress.control.runtime import ControlPlane
 
@@ -143,4 +144,5 @@ def build_admin_router(control_plane: ControlPlane, admin: AdminSettings) -> API
         """Sets a metric's rollup: `sum`, `max`, `min`, `avg` or `last`."""
         return await _run(service.set_rollup, org_id, metric_key, await _json_body(request))
 
+    router.include_router(build_dead_letters_router(control_plane.clickhouse))
     return router

@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from core.clickhouse import make_client
+from core.dead_letters import StoredDeadLetter, select_dead_letters
 from core.records import UsageRecord
 from core.settings import ClickHouseSettings, KafkaSettings
 from infra.local_components import LocalClickHouse
@@ -74,6 +75,18 @@ def test_a_row_clickhouse_refuses_is_a_dead_letter_and_other_organizations_rows_
     assert [value for value, _ in letters] == [poison.to_bytes()]
     assert b"ClickHouse refused the row" in letters[0][1][ERROR_HEADER]
     assert b"period_start" in letters[0][1][ERROR_HEADER]
+
+    def recorded() -> list[StoredDeadLetter]:
+        client = make_client(clickhouse_settings)
+        try:
+            return select_dead_letters(client, org_id="hostile")
+        finally:
+            client.close()
+
+    wait_for(lambda: len(recorded()) == 1, 30, "the dead letter in ClickHouse")
+    (letter,) = recorded()
+    assert letter.record == poison.to_bytes() and letter.record_key == poison.key.to_bytes()
+    assert letter.reason.startswith("ClickHouse refused the row") and "period_start" in letter.reason
 
 
 def test_a_batch_mixing_more_months_than_the_partition_limit_is_stored(

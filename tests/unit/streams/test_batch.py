@@ -101,3 +101,13 @@ def test_partition_count_problems() -> None:
     assert len(partition_problems({"u": 6, "u-cl": 3}, "u", "u-cl", 3)) == 1
     assert len(partition_problems({"u": 6, "u-cl": 6}, "u", "u-cl", 3)) == 2
     assert partition_problems({"u": 3}, "u", "u-cl", 3) == []
+
+
+def test_a_key_in_another_encoding_is_a_dead_letter_not_a_second_state() -> None:
+    first, second = usage(1, T0), usage(2, T0 + 1)
+    spaced = second.key.to_bytes().replace(b",", b", ")  # the same replace key, other bytes
+    assert spaced != second.key.to_bytes()
+    plan = plan_batch([incoming(first, 0), Incoming(spaced, second.to_bytes(), 0, 1)], {})
+    assert list(plan.states) == [first.key.to_bytes()]
+    assert [column(r, "value") for r in plan.rows] == [1.0]
+    assert [(d.index, "canonical" in d.reason) for d in plan.dead_letters] == [(1, True)]
