@@ -388,9 +388,12 @@ def serve(data_dir: Path, port: int) -> None:
     """Runs the endpoint in the foreground on 127.0.0.1:port."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO)
+    from core.ops.logs import configure_logging, logging_config
+
+    configure_logging("chdb-server", level="warning")
     log.warning(WARNING_BANNER)
     os.environ.setdefault("CHDB_DISABLE_PROGRESS", "1")
     app = create_app(data_dir)
     app.state.engine()  # open the directory now, so a lock conflict fails at start-up
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    log_config = logging_config("chdb-server", level="warning")  # the same format for uvicorn's lines
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=log_config, access_log=False)
