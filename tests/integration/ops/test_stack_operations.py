@@ -109,3 +109,9 @@ def test_json_logs_carry_the_request_id(stack: LocalStack) -> None:
     assert lines, log.read_text()[-2000:]
     assert lines[0]["service"] == "ingress" and lines[0]["logger"] == "quivly.access"
     assert "POST /v1/usage/events 200" in str(lines[0]["message"])
+    for process in ("ingress", "query", "streams", "gateway", "clickhouse"):
+        text = (stack.data_dir / "logs" / f"{process}.log").read_text()
+        lines = [line for line in text.splitlines() if line.strip()]
+        assert lines, process
+        for line in lines:  # every line of every process is one JSON object
+            assert isinstance(orjson.loads(line), dict), (process, line)
