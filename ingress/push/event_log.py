@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, UnknownError, UnsupportedVersionError
 
 from core.settings import KafkaSettings
 from ingress.push.partitioner import KeyPartitioner
@@ -16,8 +17,30 @@ from ingress.settings import IngressSettings
 log = logging.getLogger(__name__)
 
 
+# What a broker without idempotent producers answers to InitProducerId (an old Kafka: unsupported
+# version; Tansu 0.6: unknown error). Anything else (authorization, authentication, a timeout) is
+# retried with idempotence kept: it says nothing about what the broker supports.
+_NO_IDEMPOTENCE_SUPPORT = (UnknownError, UnsupportedVersionError)
+# Failures of the broker or the network: the push is answered 503. Anything else is a bug.
+_TRANSPORT_ERRORS = (KafkaError, OSError)
+
+
 class EventLogUnavailable(Exception):
-    """The broker did not acknowledge every record in time (or is not reachable at all)."""
+    """The broker did not acknowledge every record in time (or is not reachable at all).
+
+    ``maybe_stored``: some records were handed to the producer, which may still deliver them (the
+    outcome is unknown); false means none were, so nothing of the write can be stored.
+    """
+
+    def __init__(self, message: str, maybe_stored: bool) -> None:
+        super().__init__(message)
+        self.maybe_stored = maybe_stored
+
+
+class _Attempt:
+    """Whether any batch of one write has been handed to the producer yet."""
+
+    handed_over = False
 
 
 class KafkaEventLog:
@@ -26,6 +49,12 @@ class KafkaEventLog:
     ``write`` returns only when every record is acknowledged; otherwise it raises
     ``EventLogUnavailable`` within ``produce_timeout_s``. Records of one key go to one partition in
     call order (the producer keeps per-partition order, idempotence keeps it across retries).
+
+    Load is back-pressure, not an error: the partitions of a write are sent concurrently, and each
+    batch waits its turn for its partition's slot in the producer (aiokafka holds one pending batch
+    per partition; its own wait for that slot gives up after a share of the request timeout that
+    shrinks with every wake-up, so many writers racing for one partition used to fail after ~1 s).
+    Writers queue per partition in arrival order, and only ``produce_timeout_s`` bounds the wait.
     """
 
     def __init__(self, kafka: KafkaSettings, settings: IngressSettings) -> None:
@@ -36,6 +65,7 @@ class KafkaEventLog:
         self._connector: asyncio.Task[None] | None = None
         self.idempotent = settings.producer_idempotence != "off"
         self.partitioner = KeyPartitioner()
+        self._partition_turns: dict[int, asyncio.Lock] = {}
 
     def _new_producer(self, idempotent: bool) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -81,9 +111,9 @@ class KafkaEventLog:
             return
 
     def _may_drop_idempotence(self, error: Exception) -> bool:
-        """An answer other than "unreachable" while idempotent in ``auto`` mode: a broker refusal."""
+        """In ``auto`` mode, only a broker that does not support idempotent producers turns it off."""
         return (
-            not isinstance(error, KafkaConnectionError)
+            isinstance(error, _NO_IDEMPOTENCE_SUPPORT)
             and self.idempotent
             and self.settings.producer_idempotence == "auto"
         )
@@ -107,32 +137,76 @@ class KafkaEventLog:
     async def write(self, records: list[tuple[bytes, bytes]]) -> None:
         producer = self._producer
         if producer is None:
-            raise EventLogUnavailable("the event log is not connected")
+            raise EventLogUnavailable("the event log is not connected", maybe_stored=False)
+        attempt = _Attempt()
         try:
-            await asyncio.wait_for(self._send_all(producer, records), timeout=self.settings.produce_timeout_s)
+            await asyncio.wait_for(
+                self._send_all(producer, records, attempt), timeout=self.settings.produce_timeout_s
+            )
         except TimeoutError as exc:
-            raise EventLogUnavailable("the event log did not acknowledge in time") from exc
-        except Exception as exc:
-            raise EventLogUnavailable(f"the event log refused the write: {exc}") from exc
+            raise EventLogUnavailable(
+                "the event log did not acknowledge in time", attempt.handed_over
+            ) from exc
+        except ExceptionGroup as group:
+            bug = next((e for e in group.exceptions if not isinstance(e, _TRANSPORT_ERRORS)), None)
+            if bug is not None:
+                raise bug from group
+            raise EventLogUnavailable(
+                f"the event log refused the write: {group.exceptions[0]!r}", attempt.handed_over
+            ) from group
+        except _TRANSPORT_ERRORS as exc:
+            raise EventLogUnavailable(
+                f"the event log refused the write: {exc!r}", attempt.handed_over
+            ) from exc
 
-    async def _send_all(self, producer: AIOKafkaProducer, records: list[tuple[bytes, bytes]]) -> None:
+    async def _send_all(
+        self, producer: AIOKafkaProducer, records: list[tuple[bytes, bytes]], attempt: _Attempt
+    ) -> None:
         """One batch per partition (split when full), in request order: far less per-record work
         than ``send`` per record, same partitioner (murmur2 of the key, as every Kafka client)."""
-        topic = self.topic
-        partitions = sorted(await producer.partitions_for(topic))
+        partitions = sorted(await producer.partitions_for(self.topic))
         count = len(partitions)
         by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
         partition_for = self.partitioner.partition_for
         for key, value in records:
             partition = partitions[partition_for(key, count)]
             by_partition.setdefault(partition, []).append((key, value))
-        futures = []
-        for partition, items in by_partition.items():
-            batch = producer.create_batch()
-            for key, value in items:
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    futures.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*futures)
+        async with asyncio.TaskGroup() as group:
+            for partition, items in by_partition.items():
+                group.create_task(self._send_partition(producer, partition, items, attempt))
+
+    async def _send_partition(
+        self,
+        producer: AIOKafkaProducer,
+        partition: int,
+        items: list[tuple[bytes, bytes]],
+        attempt: _Attempt,
+    ) -> None:
+        deliveries = []
+        batch = producer.create_batch()
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                deliveries.append(await self._hand_over(producer, batch, partition, attempt))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        deliveries.append(await self._hand_over(producer, batch, partition, attempt))
+        for delivery in deliveries:
+            await delivery
+
+    async def _hand_over(
+        self, producer: AIOKafkaProducer, batch: Any, partition: int, attempt: _Attempt
+    ) -> asyncio.Future[object]:
+        """Queues ``batch`` for the partition; returns the future of its acknowledgement."""
+        turn = self._partition_turns.setdefault(partition, asyncio.Lock())
+        async with turn:  # asyncio.Lock wakes waiters in arrival order
+            while True:
+                try:
+                    delivery: asyncio.Future[object] = await producer.send_batch(
+                        batch, self.topic, partition=partition
+                    )
+                except KafkaTimeoutError:
+                    # No slot freed within aiokafka's own wait (the batch was not taken): wait
+                    # again; the write's deadline is what bounds it.
+                    continue
+                attempt.handed_over = True
+                return delivery

@@ -125,6 +125,10 @@ PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
     429: error_response("RATE_LIMITED: Too many requests", headers={"Retry-After": "whole seconds to wait"}),
     503: error_response(
-        "UNAVAILABLE: the event log cannot accept the write", headers={"Retry-After": "seconds"}
+        "UNAVAILABLE: the event log did not acknowledge every event within the produce timeout. "
+        'details.outcome = "not_stored": no record of the request left ingress, nothing of it '
+        'will be stored; "unknown": some or all events may still be stored (later). Either way '
+        "retrying the same request is safe: a write replaces the value of its key",
+        headers={"Retry-After": "seconds"},
     ),
 }

@@ -57,6 +57,20 @@ def no_events_ingested(plan: PushPlan) -> bytes:
     return _json(error_body("NO_EVENTS_INGESTED", message, details))
 
 
+NOT_STORED = "The event log is unavailable; nothing was stored, retry later"
+OUTCOME_UNKNOWN = (
+    "The event log did not confirm every event in time; some or all of them may still be stored. "
+    "Retrying the same request is safe: a write replaces the value of its key"
+)
+
+
+def unavailable_body(maybe_stored: bool) -> dict[str, Any]:
+    """The 503 body: true (nothing can be stored) or honest (the outcome is unknown)."""
+    if maybe_stored:
+        return error_body("UNAVAILABLE", OUTCOME_UNKNOWN, {"outcome": "unknown"})
+    return error_body("UNAVAILABLE", NOT_STORED, {"outcome": "not_stored"})
+
+
 def rate_limited(retry_after_s: int) -> ApiError:
     return ApiError(429, "RATE_LIMITED", "Too many requests", headers={"Retry-After": str(retry_after_s)})
 
@@ -160,11 +174,9 @@ class PushService:
         if plan.records:
             try:
                 await self.event_log.write(plan.records)
-            except EventLogUnavailable:
+            except EventLogUnavailable as unavailable:
                 retry = str(self.settings.unavailable_retry_after_s)
-                error = error_body(
-                    "UNAVAILABLE", "The event log is unavailable; nothing was stored, retry later"
-                )
+                error = unavailable_body(unavailable.maybe_stored)
                 call = self._call(org_id, received_at, plan, 503, stored=False)
                 return PushOutcome(503, _json(error), {"Retry-After": retry}), call
         return PushOutcome(200, _json(plan.response(stored=True))), self._call(org_id, received_at, plan, 200)

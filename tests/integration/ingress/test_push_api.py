@@ -176,6 +176,7 @@ async def test_unreachable_broker_is_503_and_claims_nothing(make_ingress, kafka_
         )
     assert response.status_code == 503
     assert response.json()["code"] == "UNAVAILABLE" and "stored" not in response.json()
+    assert response.json()["details"] == {"outcome": "not_stored"}  # true: no record left ingress
     assert int(response.headers["Retry-After"]) >= 1
     assert again.status_code == 503 and "Idempotency-Replayed" not in again.headers  # nothing stored
 
@@ -186,7 +187,7 @@ async def test_broker_that_stops_answering_is_503_within_the_bound(make_ingress,
         async def never(records: Any) -> None:
             await asyncio.sleep(30)
 
-        ingress.app.state.event_log._send_all = lambda producer, records: never(records)
+        ingress.app.state.event_log._send_all = lambda producer, records, attempt: never(records)
         started = asyncio.get_running_loop().time()
         response = await ingress.client.post(URL, json={"events": [ev()]}, headers=AUTH)
         elapsed = asyncio.get_running_loop().time() - started
