@@ -48,5 +48,10 @@ USAGE_EVENT_COLUMNS: tuple[str, ...] = (
     "source_offset",
 )
 
+# Warehouse sources (written and read by ingress only).
+WAREHOUSE_SOURCES = "warehouse_sources"
+WAREHOUSE_RUNS = "warehouse_runs"
+WAREHOUSE_SCHEDULER_LEASE = "warehouse_scheduler_lease"
+
 # Bookkeeping.
 SCHEMA_MIGRATIONS = "schema_migrations"

@@ -28,6 +28,7 @@ from ingress.push.router import build_push_router, document_models
 from ingress.push.service import PushService
 from ingress.readiness import readiness_checks
 from ingress.settings import IngressSettings
+from ingress.warehouse.settings import WarehouseSettings
 
 
 def create_app(
@@ -38,6 +39,7 @@ def create_app(
     admin: AdminSettings | None = None,
     directory: Directory | None = None,
     discovery: MetricDiscovery | None = None,
+    warehouse_settings: WarehouseSettings | None = None,
 ) -> FastAPI:
     """The ingress app. Without ``directory``, the control plane (admin API included) is built."""
     settings = settings or IngressSettings()
@@ -53,6 +55,13 @@ def create_app(
 
     event_log = KafkaEventLog(kafka, settings)
     call_log = PushCallLog(clickhouse, settings)
+    warehouse = None
+    if control_plane is not None:
+        from ingress.warehouse.runtime import warehouse_for_control_plane
+
+        warehouse = warehouse_for_control_plane(
+            warehouse_settings, clickhouse, control_plane, admin, event_log
+        )
 
     def current_directory() -> Directory:
         return directory if directory is not None else control_plane.directory  # type: ignore[union-attr]
@@ -85,9 +94,13 @@ def create_app(
             await control_plane.start()
         await event_log.start()
         await call_log.start()
+        if warehouse is not None:
+            await warehouse.start()
         try:
             yield
         finally:
+            if warehouse is not None:
+                await warehouse.stop()
             await call_log.stop()
             await event_log.stop()
             if control_plane is not None:
@@ -102,6 +115,7 @@ def create_app(
     app.state.event_log = event_log
     app.state.call_log = call_log
     app.state.services = state
+    app.state.warehouse = warehouse
     install_edge(app, settings.unavailable_retry_after_s)
     app.include_router(build_push_router(lambda: state["push"]))
     app.include_router(build_push_calls_router(call_log, admin))
@@ -109,6 +123,10 @@ def create_app(
         from ingress.admin.router import build_admin_router
 
         app.include_router(build_admin_router(control_plane, admin))
+    if warehouse is not None:
+        from ingress.admin.sources import build_sources_router
+
+        app.include_router(build_sources_router(warehouse, admin))
     app.include_router(build_panel_router(admin, clickhouse))
     document_models(app, [PushRequest])
     instrument(app, "ingress", readiness_checks(kafka, clickhouse, event_log, control_plane))

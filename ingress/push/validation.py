@@ -152,6 +152,12 @@ def validate_payload(payload: Any) -> list[ValidEvent]:
     return valid
 
 
+def validate_event(index: int, event: Any) -> tuple[ValidEvent | None, list[FieldError]]:
+    """One event under the same rules, for sources other than a push body (e.g. warehouse rows)."""
+    errors: list[FieldError] = []
+    return _validate_event(index, event, errors), errors
+
+
 def _fast_event(event: dict[str, Any]) -> ValidEvent | None:
     """The common, fully valid event with plain checks inlined; None sends it to the slow path."""
     get = event.get
