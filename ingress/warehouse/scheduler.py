@@ -8,7 +8,7 @@ Every replica tries, each tick, to hold the lease ``warehouse-scheduler``:
    wait ``lease_settle_s`` and read again: the lease is this replica's only if the highest claim is
    its own. Two replicas that both saw a free lease both claim; after the settle time both read
    the same highest claim, so exactly one keeps it.
-3. The holder renews the same way every tick, and counts itself the holder only until
+3. The holder renews the same way every ttl / 3, and counts itself the holder only until
    ``ttl - settle - 1 s`` after its last successful claim, so it stops producing before any
    other replica may take over (it checks this before producing each page).
 
@@ -117,7 +117,8 @@ class Scheduler:
                 log.info("warehouse scheduler %s %s the lease", self.holder, "holds" if leader else "lost")
                 was_leader = leader
             SCHEDULER_LEADER.set(1 if leader else 0)
-            await asyncio.sleep(self.settings.tick_s)
+            # Renew three times per lease; a replica without the lease checks as often.
+            await asyncio.sleep(max(self.settings.tick_s, self.settings.lease_ttl_s / 3))
 
     async def _dispatch(self) -> None:
         while True:
