@@ -3,7 +3,8 @@
 For each component (ingress, query, every streams worker, the gateway) it asks
 ``/health/live`` and ``/health/ready`` and reads ``/metrics``: readiness with the failing checks,
 consumer lag per partition, freshness p50/p99 over the last 5 minutes (the workers' recent
-window), and the dead letters written since the workers started. Rich tables, or ``--json``.
+window), the dead letters written since the workers started and those stored in ClickHouse
+(``usage_dead_letters``), waiting for a fix and ``quivly dead-letters replay``. Rich tables, or ``--json``.
 Exit code 0 when every component is ready, 1 otherwise.
 
 The defaults are the local run's ports (``QUIVLY_DEV_*``); point it elsewhere with the options
@@ -13,6 +14,7 @@ or ``QUIVLY_STATUS_*_URL`` (comma-separated for several streams workers).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.table import Table
+
+from core.clickhouse import make_client
+from core.dead_letters import DEAD_LETTERS
+from core.settings import ClickHouseSettings
 
 
 @dataclass
@@ -36,12 +42,23 @@ class ComponentStatus:
 
 
 @dataclass
+class StoredDeadLetters:
+    """Dead letters kept in ClickHouse (``usage_dead_letters``), waiting for a fix and a replay."""
+
+    total: int = 0
+    last_24h: int = 0
+    organizations: int = 0
+    error: str = ""
+
+
+@dataclass
 class StreamsFigures:
     lag: dict[str, int] = field(default_factory=dict)  # partition -> records waiting
     freshness_p50_s: float | None = None
     freshness_p99_s: float | None = None
     dead_letters: int = 0
     applied: int = 0
+    stored_dead_letters: StoredDeadLetters | None = None
 
 
 def parse_metrics(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -94,6 +111,7 @@ class StatusSettings(BaseSettings):
     query_url: str = ""
     streams_url: str = ""  # comma-separated: one URL per worker
     gateway_url: str = ""
+    clickhouse_url: str = ""  # default: QUIVLY_CLICKHOUSE_URL, else the local run's endpoint
     timeout_s: float = 5.0
 
     def components(self) -> list[tuple[str, str]]:
@@ -111,12 +129,41 @@ class StatusSettings(BaseSettings):
         found.append(("gateway", self.gateway_url or f"{host}:{local.gateway_ops_port}"))
         return [(name, url.rstrip("/")) for name, url in found]
 
+    def clickhouse(self) -> ClickHouseSettings:
+        from infra.local_run import LocalRunSettings
+
+        configured = ClickHouseSettings()
+        url = self.clickhouse_url or os.environ.get("QUIVLY_CLICKHOUSE_URL", "")
+        url = url or f"http://127.0.0.1:{LocalRunSettings().clickhouse_port}"
+        timeout = self.timeout_s
+        return configured.model_copy(
+            update={"url": url, "connect_timeout_s": timeout, "send_receive_timeout_s": timeout}
+        )
+
+
+def stored_dead_letters(settings: ClickHouseSettings) -> StoredDeadLetters:
+    try:
+        client = make_client(settings)
+        try:
+            last_day = "dead_lettered_at > now() - INTERVAL 1 DAY"
+            total, recent, orgs = client.query(
+                f"SELECT uniqExact(letter_id), uniqExactIf(letter_id, {last_day}), uniqExact(org_id) "
+                f"FROM {DEAD_LETTERS}"
+            ).result_rows[0]
+        finally:
+            client.close()
+    except Exception as exc:  # an unreachable ClickHouse is part of the report, not a crash
+        return StoredDeadLetters(error=(str(exc) or type(exc).__name__).splitlines()[0][:200])
+    return StoredDeadLetters(int(total), int(recent), int(orgs))
+
 
 def collect(settings: StatusSettings) -> tuple[list[ComponentStatus], StreamsFigures]:
     with httpx.Client(timeout=settings.timeout_s) as client:
         components = [fetch(client, name, url) for name, url in settings.components()]
     workers = [c for c in components if c.name.startswith("streams")]
-    return components, streams_figures(workers)
+    figures = streams_figures(workers)
+    figures.stored_dead_letters = stored_dead_letters(settings.clickhouse())
+    return components, figures
 
 
 def as_json(components: list[ComponentStatus], figures: StreamsFigures) -> dict[str, Any]:
@@ -156,6 +203,16 @@ def render(console: Console, components: list[ComponentStatus], figures: Streams
     console.print(f"freshness p99  {_seconds(figures.freshness_p99_s)}")
     colour = "red" if figures.dead_letters else "green"
     console.print(f"dead letters   [{colour}]{figures.dead_letters:,}[/] since the workers started")
+    stored = figures.stored_dead_letters
+    if stored is not None and stored.error:
+        console.print(f"               stored: unknown (ClickHouse: {stored.error})")
+    elif stored is not None:
+        colour = "red" if stored.total else "green"
+        console.print(
+            f"               stored: [{colour}]{stored.total:,}[/] waiting "
+            f"({stored.last_24h:,} in the last 24 h, {stored.organizations:,} organization(s)); "
+            "`quivly dead-letters list` shows them"
+        )
     console.print(f"rows applied   {figures.applied:,} since the workers started")
 
 
@@ -165,9 +222,16 @@ def status_command(
     query: str = typer.Option("", help="Query base URL"),
     streams: str = typer.Option("", help="Streams worker web URL(s), comma-separated"),
     gateway: str = typer.Option("", help="Gateway operations URL (its ops port)"),
+    clickhouse: str = typer.Option("", help="ClickHouse URL for the stored dead letters"),
 ) -> None:
     """Readiness of every component, consumer lag, freshness p50/p99 and dead letters."""
-    overrides = {"ingress_url": ingress, "query_url": query, "streams_url": streams, "gateway_url": gateway}
+    overrides = {
+        "ingress_url": ingress,
+        "query_url": query,
+        "streams_url": streams,
+        "gateway_url": gateway,
+        "clickhouse_url": clickhouse,
+    }
     settings = StatusSettings(**{k: v for k, v in overrides.items() if v})  # type: ignore[arg-type]
     components, figures = collect(settings)
     if json_output:

@@ -1,4 +1,5 @@
-"""Migration 0090: per-organization events written per day, replays counted once."""
+"""Migrations 0090 and 0091: per-organization events written and dead letters per day, replays
+and letters delivered twice counted once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import orjson
 import pytest
 
 from core.clickhouse import make_client
+from core.dead_letters import DEAD_LETTERS
 from core.names import USAGE_EVENT_HISTORY
 from core.settings import ClickHouseSettings
 from infra.migrate import discover_migrations, split_statements
@@ -63,11 +65,31 @@ def test_events_written_per_day_per_organization(clickhouse_settings: ClickHouse
     ]
 
 
-def test_the_down_migration_drops_the_view(clickhouse_settings: ClickHouseSettings) -> None:
+def test_dead_letters_per_day_per_organization(clickhouse_settings: ClickHouseSettings) -> None:
     client = make_client(clickhouse_settings)
-    (migration,) = [m for m in discover_migrations() if m.number == 90]
+    columns = ["org_id", "letter_id", "dead_lettered_at", "reason", "source", "record_key", "record"]
+    first = uuid.uuid4()
+    rows = [
+        ["org-a", first, datetime(2026, 6, 1, 10, tzinfo=UTC), "bad", "t/0/1", "k", "v"],
+        ["org-a", uuid.uuid4(), datetime(2026, 6, 1, 11, tzinfo=UTC), "bad", "t/0/2", "k", "v"],
+        ["org-b", uuid.uuid4(), datetime(2026, 6, 2, 9, tzinfo=UTC), "bad", "t/1/7", "k", "v"],
+    ]
+    client.insert(DEAD_LETTERS, rows, column_names=columns)
+    client.insert(DEAD_LETTERS, rows[:1], column_names=columns)  # the same letter delivered twice
+    result = client.query(
+        "SELECT org_id, day, dead_letters FROM org_dead_letters_per_day ORDER BY org_id, day"
+    ).result_rows
+    assert [tuple(row) for row in result] == [("org-a", date(2026, 6, 1), 2), ("org-b", date(2026, 6, 2), 1)]
+
+
+@pytest.mark.parametrize(("number", "view"), [(91, "org_dead_letters_per_day"), (90, "org_events_per_day")])
+def test_the_down_migrations_drop_the_views(
+    clickhouse_settings: ClickHouseSettings, number: int, view: str
+) -> None:
+    client = make_client(clickhouse_settings)
+    (migration,) = [m for m in discover_migrations() if m.number == number]
     assert migration.down_path is not None
     for statement in split_statements(migration.down_path.read_text()):
         client.command(statement)
     tables = {row[0] for row in client.query("SHOW TABLES").result_rows}
-    assert "org_events_per_day" not in tables
+    assert view not in tables

@@ -1,0 +1,1 @@
+DROP VIEW IF EXISTS org_dead_letters_per_day;
