@@ -12,8 +12,9 @@ How a query is answered (``rollup_page``), all in ClickHouse:
    filter inside is on a sorting-key column, which all versions of a value share) of the
    organization, granularity, ``[from, to)``, metrics and customers;
 2. per metric + customer (+ grouped properties) + window, the metric's rollup: the override, or the
-   one configured in the control plane, read from the view ``metric_rollups_current`` in the same
-   statement (no copy, no cache: a rollup changed in the admin API applies to the next query);
+   one configured in the control plane, read from the view ``metric_rollups_current`` right before
+   (``configured_rollups``, for every query: no copy, no cache, so a rollup changed in the admin
+   API applies to the next query);
 3. without ``customer`` in ``group_by``, the sum over customers of those per-customer values;
 4. series numbered in their order (``dense_rank``), the page's series and their windows returned,
    with the number of series.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import math
 import zoneinfo
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -375,15 +376,6 @@ _ROLLUP_VALUE = {
     Rollup.AVG: "avg(value)",
     Rollup.LAST: "argMax(value, period_start)",
 }
-# Each metric's configured rollup (the ``configured`` arrays of ``_configured_rollups``).
-_CONFIGURED_ROLLUP = "transform(metric_key, configured.1, configured.2, 'sum')"
-_CONFIGURED_ROLLUP_VALUE = (
-    "multiIf("
-    + ", ".join(
-        f"rollup = '{rollup.value}', {_ROLLUP_VALUE[rollup]}" for rollup in Rollup if rollup is not Rollup.SUM
-    )
-    + f", {_ROLLUP_VALUE[Rollup.SUM]})"
-)
 # A grouped property's JSON value (ClickHouse's rendering, as the search's property filters use);
 # absent and JSON null are the same group, '' (sorted first, answered as null).
 _PROPERTY_VALUES = (
@@ -405,20 +397,24 @@ def _ceil_seconds(moment: datetime) -> int:
 
 
 def rollup_page(
-    org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str | None = None
+    org_id: str,
+    query: UsageQuery,
+    customer_ids: Sequence[str] | None,
+    configured: dict[str, Rollup] | None = None,
+    table: str | None = None,
 ) -> Statement:
     """The page's series and their windows, in order, each row carrying the number of series:
     (metric_key, customer_id, properties, rollup, window start, window end, value, periods,
     series index, total series). ``customer_ids``: the selected customers (None: all).
-    At most ``MAX_WINDOWS_PER_PAGE + 1`` rows (one more tells the page is too big)."""
-    series = _series_rows(org_id, query, customer_ids, table)
+    ``configured``: the metrics' configured rollups (``configured_rollups``; unused with an
+    override). At most ``MAX_WINDOWS_PER_PAGE + 1`` rows (one more tells the page is too big)."""
+    series = _series_rows(org_id, query, customer_ids, configured or {}, table)
     numbered = (
         "SELECT *, dense_rank() OVER (ORDER BY metric_key, customer_id, props) AS series_index "
         f"FROM ({series.sql})"
     )
     end = _WINDOW_END[query.window_size]
     sql = (
-        f"{_configured_rollups(query)}"
         "SELECT metric_key, customer_id, props, rollup, toUnixTimestamp(window_start), "
         f"toUnixTimestamp({end}), rolled, periods, series_index, total_series FROM ("
         f"SELECT *, max(series_index) OVER () AS total_series FROM ({numbered})) "
@@ -438,23 +434,52 @@ def count_series(
     org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str | None = None
 ) -> Statement:
     """How many series the query has (for a page past the last series, which carries no count)."""
-    series = _series_rows(org_id, query, customer_ids, table)
-    sql = (
-        f"{_configured_rollups(query)}SELECT count() FROM "
-        f"(SELECT DISTINCT metric_key, customer_id, props FROM ({series.sql}))"
-    )
+    by_sum = replace(query, rollup=Rollup.SUM)  # the rollup changes no series
+    series = _series_rows(org_id, by_sum, customer_ids, {}, table)
+    sql = f"SELECT count() FROM (SELECT DISTINCT metric_key, customer_id, props FROM ({series.sql}))"
     return Statement(sql, series.parameters)
 
 
-def _configured_rollups(query: UsageQuery) -> str:
-    """The organization's configured rollups as two aligned arrays (a constant for the statement),
-    read in the statement itself; nothing when the query overrides them."""
+def configured_rollups(org_id: str, metric_keys: Sequence[str] | None) -> Statement:
+    """The current configured rollup of the organization's metrics (of ``metric_keys`` when given)
+    from the control plane's view: read for every query, so a change applies to the next one."""
+    sql = f"SELECT metric_key, rollup FROM {METRIC_ROLLUPS_CURRENT} WHERE org_id = {{org_id:String}}"
+    parameters: dict[str, Any] = {"org_id": org_id}
+    if metric_keys is not None:
+        sql += " AND metric_key IN {metric_keys:Array(String)}"
+        parameters["metric_keys"] = list(metric_keys)
+    return Statement(sql, parameters)
+
+
+def rollups_from_rows(rows: Sequence[Sequence[Any]]) -> dict[str, Rollup]:
+    """Rows of ``configured_rollups`` as metric -> rollup (anything unknown counts as sum)."""
+    known = {rollup.value: rollup for rollup in Rollup}
+    return {str(metric): known.get(str(rollup), Rollup.SUM) for metric, rollup in rows}
+
+
+def _rollup_columns(
+    query: UsageQuery, configured: dict[str, Rollup], parameters: dict[str, Any]
+) -> tuple[str, str]:
+    """The ``rollup`` column and the aggregate computing the rolled-up value. One rollup for every
+    metric in play (an override, or the configured ones agree: the usual case) computes that
+    aggregate alone; otherwise each metric's rollup picks among the aggregates in use."""
     if query.rollup is not None:
-        return ""
-    return (
-        "WITH (SELECT (groupArray(metric_key), groupArray(rollup)) "
-        f"FROM {METRIC_ROLLUPS_CURRENT} WHERE org_id = {{org_id:String}}) AS configured "
+        in_play = {query.rollup}
+    elif query.metric_keys is not None:
+        in_play = {configured.get(metric, Rollup.SUM) for metric in query.metric_keys}
+    else:
+        in_play = {Rollup.SUM, *configured.values()}
+    if len(in_play) == 1:
+        (rollup,) = in_play
+        parameters["rollup"] = rollup.value
+        return "{rollup:String}", _ROLLUP_VALUE[rollup]
+    parameters["rollup_metrics"] = list(configured)
+    parameters["rollup_names"] = [rollup.value for rollup in configured.values()]
+    choices = ", ".join(
+        f"rollup = '{rollup.value}', {_ROLLUP_VALUE[rollup]}" for rollup in Rollup if rollup in in_play
     )
+    column = "transform(metric_key, {rollup_metrics:Array(String)}, {rollup_names:Array(String)}, 'sum')"
+    return column, f"multiIf({choices}, {_ROLLUP_VALUE[Rollup.SUM]})"
 
 
 def table_for(customer_ids: Sequence[str] | None) -> str:
@@ -466,7 +491,11 @@ def table_for(customer_ids: Sequence[str] | None) -> str:
 
 
 def _series_rows(
-    org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str | None
+    org_id: str,
+    query: UsageQuery,
+    customer_ids: Sequence[str] | None,
+    configured: dict[str, Rollup],
+    table: str | None,
 ) -> Statement:
     """One row per series and window: (metric_key, customer_id, props, window_start, rollup,
     rolled, periods); customer_id is '' when not grouped by customer."""
@@ -491,11 +520,7 @@ def _series_rows(
     if customer_ids is not None:
         conditions.append("customer_id IN {customer_ids:Array(String)}")
         parameters["customer_ids"] = list(customer_ids)
-    if query.rollup is not None:
-        rollup, rolled = "{rollup:String}", _ROLLUP_VALUE[query.rollup]
-        parameters["rollup"] = query.rollup.value
-    else:
-        rollup, rolled = _CONFIGURED_ROLLUP, _CONFIGURED_ROLLUP_VALUE
+    rollup, rolled = _rollup_columns(query, configured, parameters)
     props = "CAST([], 'Array(String)')"  # without property groups, properties are not even read
     if query.group_properties:
         props = _PROPERTY_VALUES
@@ -586,7 +611,8 @@ def run_usage_query(org_id: str, query: UsageQuery, run: Runner, table: str | No
     customers, unresolved = _selected_customers(org_id, query, run)
     if (customers is not None and not customers) or value_bounds(query) is None:
         return UsageResult(query, [], 0, unresolved)
-    rows = run(rollup_page(org_id, query, customers, table))
+    configured = {} if query.rollup else rollups_from_rows(run(configured_rollups(org_id, query.metric_keys)))
+    rows = run(rollup_page(org_id, query, customers, configured, table))
     if len(rows) > MAX_WINDOWS_PER_PAGE:
         raise UsageValidationError(
             [

@@ -199,6 +199,31 @@ def test_a_few_customers_are_read_by_customer_else_by_metric() -> None:
     assert "FROM usage_events_by_metric FINAL" in rollup_page("o", query, None).sql
 
 
+def test_one_rollup_in_play_computes_one_aggregate() -> None:
+    query = validate_usage_query({**RANGE, "metric_keys": ["a", "b"]})
+    sql = rollup_page("o", query, None, {"a": Rollup.MAX, "b": Rollup.MAX}).sql
+    assert "max(value)" in sql and "sum(value)" not in sql and "multiIf" not in sql
+    mixed = rollup_page("o", query, None, {"a": Rollup.MAX, "b": Rollup.LAST})
+    assert (
+        "multiIf(rollup = 'max', max(value), rollup = 'last', argMax(value, period_start), sum(value))"
+        in mixed.sql
+    )
+    assert mixed.parameters["rollup_metrics"] == ["a", "b"] and mixed.parameters["rollup_names"] == [
+        "max",
+        "last",
+    ]
+    every_metric = rollup_page("o", validate_usage_query(dict(RANGE)), None, {"a": Rollup.MIN})
+    assert "rollup = 'min', min(value)" in every_metric.sql  # metrics without a configured rollup: sum
+    override = rollup_page("o", validate_usage_query({**RANGE, "rollup": "avg"}), None, {"a": Rollup.MIN})
+    assert "avg(value)" in override.sql and "min(value)" not in override.sql
+
+
+def test_properties_are_read_only_when_grouping_by_them() -> None:
+    assert "properties" not in rollup_page("o", validate_usage_query(dict(RANGE)), None).sql
+    grouped = validate_usage_query({**RANGE, "group_by": ["property:region"]})
+    assert "JSONExtractRaw(properties" in rollup_page("o", grouped, None).sql
+
+
 class FakeRunner:
     """Answers the statements in order (the SQL itself is covered by the integration tests)."""
 
@@ -229,9 +254,11 @@ def test_rows_become_series_and_windows() -> None:
         ("api_calls", "", ['"eu"'], "max", 1769904000, 1772323200, 2.5, 1, 1, 2),
         ("api_calls", "", [""], "max", 1767225600, 1769904000, 7.0, 1, 2, 2),
     ]
-    run = FakeRunner([("x1", "c1")], rows)
+    run = FakeRunner([("x1", "c1")], [("api_calls", "max")], rows)
     body = run_usage_query("org1", query, run).to_json()
-    assert run.statements[1].parameters["customer_ids"] == ["c1"]
+    assert "metric_rollups_current" in run.statements[1].sql
+    assert run.statements[2].parameters["customer_ids"] == ["c1"]
+    assert run.statements[2].parameters["rollup_metrics"] == ["api_calls"]
     assert body["series"] == [
         {
             "metric_key": "api_calls",
@@ -259,7 +286,7 @@ def test_all_window_spans_from_to() -> None:
     query = validate_usage_query(
         {"from": "2026-01-15T12:00:00Z", "to": "2026-02-01T00:00:00Z", "window_size": "all"}
     )
-    run = FakeRunner([("m", "c1", [], "sum", 0, 0, 4.0, 4, 1, 1)])
+    run = FakeRunner([], [("m", "c1", [], "sum", 0, 0, 4.0, 4, 1, 1)])
     window = run_usage_query("org1", query, run).to_json()["series"][0]["windows"][0]
     assert window == {
         "start": "2026-01-15T12:00:00Z",
@@ -270,7 +297,7 @@ def test_all_window_spans_from_to() -> None:
 
 
 def test_a_page_past_the_last_series_counts_the_series() -> None:
-    query = validate_usage_query({**RANGE, "offset": 10})
+    query = validate_usage_query({**RANGE, "offset": 10, "rollup": "avg"})
     run = FakeRunner([], [(3,)])
     result = run_usage_query("org1", query, run)
     assert result.series == [] and result.total_series == 3
@@ -279,7 +306,7 @@ def test_a_page_past_the_last_series_counts_the_series() -> None:
 def test_more_than_the_windows_cap_is_a_422_on_window_size() -> None:
     query = validate_usage_query(dict(RANGE))
     row: tuple[Any, ...] = ("m", "c", [], "sum", 0, 0, 1.0, 1, 1, 1)
-    run = FakeRunner([row] * (MAX_WINDOWS_PER_PAGE + 1))
+    run = FakeRunner([], [row] * (MAX_WINDOWS_PER_PAGE + 1))
     with pytest.raises(UsageValidationError) as caught:
         run_usage_query("org1", query, run)
     assert [d["path"] for d in caught.value.details] == ["window_size"]
