@@ -25,3 +25,10 @@ class Directory(Protocol):
 class MetricDiscovery(Protocol):
     def saw(self, org_id: str, metric_keys: Iterable[str], at: datetime) -> None:
         """Records that a push named these metric keys. Must not block or do I/O on the caller."""
+
+
+class NoDiscovery:
+    """``MetricDiscovery`` that records nothing (an ingress without the control plane)."""
+
+    def saw(self, org_id: str, metric_keys: Iterable[str], at: datetime) -> None:
+        return None

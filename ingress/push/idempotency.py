@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from core.errors import ApiError
+from core.errors import ApiError, unavailable
 
 log = logging.getLogger(__name__)
 STORED_STATUSES = frozenset({200, 422})
@@ -63,8 +63,11 @@ def key_reused() -> ApiError:
 class IdempotencyGuard:
     """Per replica: the keys in flight and a bounded cache of stored responses."""
 
-    def __init__(self, store: ResponseStore, retention: timedelta, cache_entries: int) -> None:
+    def __init__(
+        self, store: ResponseStore, retention: timedelta, cache_entries: int, retry_after_s: int
+    ) -> None:
         self.store = store
+        self.retry_after_s = retry_after_s
         self.retention = retention
         self.cache_entries = cache_entries
         self._in_flight: set[tuple[str, str]] = set()
@@ -84,11 +87,9 @@ class IdempotencyGuard:
         except Exception as exc:
             self._in_flight.discard(slot)
             log.warning("idempotency store unavailable: %s", exc)
-            raise ApiError(
-                503,
-                "UNAVAILABLE",
+            raise unavailable(
+                self.retry_after_s,
                 "Stored idempotent responses cannot be read right now; nothing was processed, retry later",
-                headers={"Retry-After": "5"},
             ) from exc
         except BaseException:
             self._in_flight.discard(slot)

@@ -1,6 +1,5 @@
 """``POST /v1/usage/events``: reads the request, hands it to ``PushService``, writes the response."""
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
@@ -15,13 +14,13 @@ from ingress.push.service import PushService
 _bearer = HTTPBearer(auto_error=False, description="The organization's API key")
 
 
-def build_push_router(service: Callable[[], PushService]) -> APIRouter:
+def build_push_router(push: PushService) -> APIRouter:
     router = APIRouter(tags=["push"])
 
     def organization(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> str:
-        return service().authenticate(credentials.credentials if credentials else None)
+        return push.authenticate(credentials.credentials if credentials else None)
 
     @router.post(
         "/v1/usage/events",
@@ -46,7 +45,6 @@ def build_push_router(service: Callable[[], PushService]) -> APIRouter:
         org_id: Annotated[str, Depends(organization)],
         dry_run: Annotated[bool, Query(description="Force a verify-only call (nothing is written)")] = False,
     ) -> Response:
-        push = service()
         push.admit(org_id, dry_run)
         idempotency_key = request.headers.get("idempotency-key")
         try:

@@ -6,7 +6,6 @@ No FastAPI here: the router reads the request and writes the response; this modu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -79,8 +78,8 @@ class PushService:
     def __init__(
         self,
         settings: IngressSettings,
-        directory: Callable[[], Directory],
-        discovery: Callable[[], MetricDiscovery],
+        directory: Directory,
+        discovery: MetricDiscovery,
         event_log: EventLog,
         guard: IdempotencyGuard,
         calls: CallRecorder,
@@ -97,7 +96,7 @@ class PushService:
     def authenticate(self, api_key: str | None) -> str:
         if not api_key or not looks_like_api_key(api_key):
             raise unauthorized()
-        org_id = self._directory().org_for_api_key(api_key)
+        org_id = self._directory.org_for_api_key(api_key)
         if org_id is None:
             raise unauthorized()
         return org_id
@@ -119,7 +118,7 @@ class PushService:
         )
 
     def _mode(self, org_id: str, dry_run: bool) -> str:
-        return "live" if self._directory().is_published(org_id) and not dry_run else "test"
+        return "live" if self._directory.is_published(org_id) and not dry_run else "test"
 
     async def push(self, org_id: str, body: bytes, dry_run: bool, idempotency_key: str | None) -> PushOutcome:
         received_at = datetime.now(UTC)
@@ -155,7 +154,7 @@ class PushService:
     async def _process(
         self, org_id: str, body: bytes, dry_run: bool, received_at: datetime
     ) -> tuple[PushOutcome, PushCall]:
-        directory = self._directory()
+        directory = self._directory
         live = directory.is_published(org_id) and not dry_run
         mode = "live" if live else "test"
         try:
@@ -168,7 +167,7 @@ class PushService:
             )
             return outcome, PushCall(org_id, received_at, mode, 422, "VALIDATION_ERROR")
         plan = plan_push(org_id, events, directory.customer_for_external_id, live, received_at)
-        self._discovery().saw(org_id, plan.metric_keys, received_at)
+        self._discovery.saw(org_id, plan.metric_keys, received_at)
         if live and plan.matched == 0:
             return PushOutcome(422, no_events_ingested(plan)), self._call(org_id, received_at, plan, 422)
         if plan.records:

@@ -52,7 +52,7 @@ NOW = datetime(2026, 6, 11, tzinfo=UTC)
 
 async def test_guard_replays_conflicts_and_rejects_reuse() -> None:
     store = MemoryStore()
-    guard = IdempotencyGuard(store, timedelta(hours=24), cache_entries=10)
+    guard = IdempotencyGuard(store, timedelta(hours=24), cache_entries=10, retry_after_s=5)
     fp = fingerprint(b"{}", False)
     assert await guard.begin("org", "k", fp, NOW) is None
     with pytest.raises(ApiError) as in_use:
@@ -69,17 +69,19 @@ async def test_guard_replays_conflicts_and_rejects_reuse() -> None:
 
 async def test_guard_stores_only_200_and_422_and_reads_through_the_store() -> None:
     store = MemoryStore()
-    guard = IdempotencyGuard(store, timedelta(hours=24), cache_entries=0)
+    guard = IdempotencyGuard(store, timedelta(hours=24), cache_entries=0, retry_after_s=5)
     assert await guard.begin("org", "k", "fp", NOW) is None
     await guard.finish("org", "k", StoredResponse("fp", 503, b"{}", NOW))
     assert store.rows == {}
     assert await guard.begin("org", "k", "fp", NOW) is None  # retry allowed after a 503
     await guard.finish("org", "k", StoredResponse("fp", 422, b"{}", NOW))
-    fresh = IdempotencyGuard(store, timedelta(hours=24), cache_entries=10)  # e.g. after a restart
+    fresh = IdempotencyGuard(
+        store, timedelta(hours=24), cache_entries=10, retry_after_s=5
+    )  # e.g. after a restart
     stored = await fresh.begin("org", "k", "fp", NOW + timedelta(hours=23))
     assert stored is not None and stored.status_code == 422
     assert await fresh.begin("org", "k2", "fp", NOW) is None
-    expired = IdempotencyGuard(store, timedelta(hours=24), cache_entries=10)
+    expired = IdempotencyGuard(store, timedelta(hours=24), cache_entries=10, retry_after_s=5)
     assert await expired.begin("org", "k", "fp", NOW + timedelta(hours=25)) is None
 
 
@@ -98,16 +100,17 @@ class BrokenStore:
 
 
 async def test_unreadable_store_is_503_and_releases_the_key() -> None:
-    guard = IdempotencyGuard(BrokenStore(), timedelta(hours=24), cache_entries=10)
+    guard = IdempotencyGuard(BrokenStore(), timedelta(hours=24), cache_entries=10, retry_after_s=9)
     for _ in range(2):  # the key is not left "in flight"
         with pytest.raises(ApiError) as failed:
             await guard.begin("org", "k", "fp", NOW)
-        assert failed.value.status_code == 503 and failed.value.headers["Retry-After"] == "5"
+        # QUIVLY_INGRESS_UNAVAILABLE_RETRY_AFTER_S, not a constant
+        assert failed.value.status_code == 503 and failed.value.headers["Retry-After"] == "9"
 
 
 async def test_unwritable_store_keeps_the_answer_locally() -> None:
     store = MemoryStore()
-    guard = IdempotencyGuard(store, timedelta(hours=24), cache_entries=10)
+    guard = IdempotencyGuard(store, timedelta(hours=24), cache_entries=10, retry_after_s=5)
     assert await guard.begin("org", "k", "fp", NOW) is None
     guard.store = BrokenStore()
     await guard.finish("org", "k", StoredResponse("fp", 200, b"{}", NOW))
