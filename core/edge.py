@@ -9,6 +9,7 @@ One place decides what leaves a service when something goes wrong:
   service's configured ``Retry-After``; anything else → 500 ``INTERNAL_ERROR`` without a trace.
 * Request bodies are read with ``read_body``: streamed and refused with 413 as soon as they are
   known to exceed the limit (by ``Content-Length`` before reading, or while reading).
+* A body that stops arriving for ``QUIVLY_HTTP_BODY_TIMEOUT_S`` ends with 408 (``BodyTimeoutMiddleware``).
 * Bearer-token checks (the admin token) are constant-time: ``check_bearer_token``.
 
 This module is an adapter (it imports FastAPI); the rules it applies are the project's API
@@ -17,9 +18,10 @@ reference, docs/api.md.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -28,6 +30,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import (
     ApiError,
@@ -37,6 +41,7 @@ from core.errors import (
     unavailable,
     validation_failed,
 )
+from core.settings import HttpServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +72,22 @@ def declared_too_large(content_length: str | None, limit: int) -> bool:
     return content_length is not None and content_length.isdigit() and int(content_length) > limit
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed ``limit`` bytes (never buffered
-    past the limit)."""
+async def body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives, ending in 413 as soon as it is known to exceed ``limit``
+    bytes (by ``Content-Length`` before reading, or while reading)."""
     if declared_too_large(request.headers.get("content-length"), limit):
         raise payload_too_large(limit)
-    chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise payload_too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole request body (never buffered past ``limit``: 413)."""
+    return b"".join([chunk async for chunk in body_chunks(request, limit)])
 
 
 async def read_json(request: Request, limit: int, optional: bool = False) -> Any:
@@ -129,13 +137,65 @@ def is_dependency_down(exc: BaseException) -> bool:
 DEPENDENCY_DOWN = "A service this API depends on is unavailable; retry shortly"
 
 
+# ---------------------------------------------------------------------------------- body timeout
+def body_timeout() -> ApiError:
+    return ApiError(
+        408, "REQUEST_TIMEOUT", "The request body stopped arriving", headers={"Connection": "close"}
+    )
+
+
+class BodyTimeoutMiddleware:
+    """Ends a request whose body stops arriving for ``timeout_s``: 408 ``REQUEST_TIMEOUT``, and the
+    connection is closed (the rest of the body is never read).
+
+    Only waits for the body are bounded: once the body is complete, ``receive`` (which then only
+    reports a disconnect) is passed through as it is.
+    """
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_done = False
+        response_started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except TimeoutError:
+                raise body_timeout() from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracked_send)
+        except ApiError as error:  # an app without the edge's handlers (the gateway)
+            if response_started:
+                raise
+            await json_response(error.body(), error.status_code, error.headers)(scope, receive, send)
+
+
 # -------------------------------------------------------------------------------------- handlers
 def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status_code, headers=headers, media_type=JSON)
 
 
-def install_edge(app: FastAPI, retry_after_s: int) -> None:
-    """Installs the exception handlers: every error leaves as the documented body."""
+def install_edge(app: FastAPI, retry_after_s: int, http: HttpServerSettings | None = None) -> None:
+    """Installs the exception handlers (every error leaves as the documented body) and the body
+    read timeout."""
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=(http or HttpServerSettings()).body_timeout_s)
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -155,6 +215,10 @@ def install_edge(app: FastAPI, retry_after_s: int) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
         return json_response(error_body(code, message), exc.status_code, dict(exc.headers or {}))
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return json_response(error_body("CLIENT_DISCONNECTED", "The client went away"), 400)
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         if is_dependency_down(exc):
             log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
@@ -166,4 +230,5 @@ def install_edge(app: FastAPI, retry_after_s: int) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, request_validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(Exception, unexpected)

@@ -48,7 +48,13 @@ def validation_failed(details: list[dict[str, str]]) -> ApiError:
 
 
 def payload_too_large(limit: int) -> ApiError:
-    return ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body is larger than the limit of {limit} bytes")
+    """413; the connection is closed after it, since the rest of the body is never read."""
+    return ApiError(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        f"Request body is larger than the limit of {limit} bytes",
+        headers={"Connection": "close"},
+    )
 
 
 def unavailable(retry_after_s: int, message: str) -> ApiError:

@@ -66,3 +66,21 @@ class AdminSettings(BaseSettings):
     # Largest admin API request body (an upsert of 100,000 customers with two external IDs each
     # is ~15 MB); larger bodies are refused with 413 before they are read.
     admin_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+
+
+class HttpServerSettings(BaseSettings):
+    """How every HTTP process meets proxies and slow clients (see infra/http_server.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="QUIVLY_HTTP_", extra="ignore")
+
+    # Addresses (comma-separated IPs or networks, or "*") whose X-Forwarded-Proto/-For are believed:
+    # list the TLS-terminating proxy so that requests through it count as https.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # A request whose line and headers take longer than this is answered 408 and closed.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    # A request body that stops arriving for this long is answered 408 and closed.
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    # Idle kept-alive connections are closed after this many seconds.
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
+    # Open connections per process past which a new request is answered 503 at once.
+    max_connections: int = Field(default=1000, ge=1)

@@ -85,6 +85,8 @@ def serve(host: str, port: int, ops_port: int | None = None) -> None:
     import uvicorn
 
     from core.ops.logs import logging_config
+    from core.settings import HttpServerSettings
+    from infra.http_server import uvicorn_options
 
     if ops_port is not None:
         os.environ["QUIVLY_GATEWAY_OPS_PORT"] = str(ops_port)
@@ -94,5 +96,6 @@ def serve(host: str, port: int, ops_port: int | None = None) -> None:
         factory=True,
         log_config=logging_config("gateway"),
         access_log=False,
+        **uvicorn_options(HttpServerSettings()),
     )
     uvicorn.Server(config).run(sockets=[listening_socket(host, port), listening_socket(host, ops_port)])

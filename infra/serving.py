@@ -9,6 +9,8 @@ from pathlib import Path
 
 from core.ops.logs import logging_config
 from core.ops.metrics import MULTIPROC_ENV
+from core.settings import HttpServerSettings
+from infra.http_server import uvicorn_options
 
 
 def prepare_multiprocess_metrics(workers: int) -> str | None:
@@ -39,4 +41,5 @@ def serve_service(factory: str, service: str, host: str, port: int, workers: int
         workers=workers,
         log_config=logging_config(service),
         access_log=False,
+        **uvicorn_options(HttpServerSettings()),
     )

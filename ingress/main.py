@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from core.edge import install_edge
 from core.ops.asgi import instrument
-from core.settings import AdminSettings, ClickHouseSettings, KafkaSettings
+from core.settings import AdminSettings, ClickHouseSettings, HttpServerSettings, KafkaSettings
 from ingress.admin.push_calls import build_push_calls_router
 from ingress.control.runtime import ControlPlane
 from ingress.control.settings import ControlPlaneSettings
@@ -45,6 +45,7 @@ def create_app(
     clickhouse: ClickHouseSettings | None = None,
     admin: AdminSettings | None = None,
     control: ControlPlaneSettings | None = None,
+    http: HttpServerSettings | None = None,
     directory: Directory | None = None,
     discovery: MetricDiscovery | None = None,
     warehouse_settings: WarehouseSettings | None = None,
@@ -91,7 +92,7 @@ def create_app(
     )
     app.state.event_log = event_log
     app.state.warehouse = warehouse
-    install_edge(app, settings.unavailable_retry_after_s)
+    install_edge(app, settings.unavailable_retry_after_s, http)
     app.include_router(build_push_router(push))
     app.include_router(build_push_calls_router(call_log, admin))
     if control_plane is not None:

@@ -11,7 +11,7 @@ from core.edge import install_edge
 from core.ops.asgi import instrument
 from core.ops.checks import clickhouse_check
 from core.ops.settings import OpsSettings
-from core.settings import ClickHouseSettings
+from core.settings import ClickHouseSettings, HttpServerSettings
 from query.deps import Services
 from query.routes import router
 from query.settings import QuerySettings
@@ -19,7 +19,9 @@ from query.usage_routes import router as usage_router
 
 
 def create_app(
-    settings: QuerySettings | None = None, clickhouse: ClickHouseSettings | None = None
+    settings: QuerySettings | None = None,
+    clickhouse: ClickHouseSettings | None = None,
+    http: HttpServerSettings | None = None,
 ) -> FastAPI:
     clickhouse = clickhouse or ClickHouseSettings()
     services = Services(settings or QuerySettings(), clickhouse)
@@ -38,7 +40,7 @@ def create_app(
     app.state.services = services
     app.include_router(router)
     app.include_router(usage_router)
-    install_edge(app, services.settings.unavailable_retry_after_s)
+    install_edge(app, services.settings.unavailable_retry_after_s, http)
     instrument(app, "query", {"clickhouse": clickhouse_check(clickhouse, OpsSettings().check_timeout_s)})
 
     @app.get("/health", tags=["ops"], summary="Liveness")
