@@ -6,7 +6,11 @@ import hashlib
 import hmac
 import secrets
 
+from core.names import API_KEYS
+
 API_KEY_PREFIX = "qvk_"
+# Every organization's current key hash (the highest version): one row per organization.
+CURRENT_KEY_HASHES_SQL = f"SELECT org_id, argMax(key_hash, version) FROM {API_KEYS} GROUP BY org_id"
 _RANDOM_BYTES = 24  # 192 bits of entropy
 
 

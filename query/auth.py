@@ -1,14 +1,12 @@
-"""Bearer-key authentication with a short-lived lookup cache (pure: the lookup is injected).
+"""Bearer-key authentication against a short-lived index of key hashes (pure: loading is injected).
 
-Found and not-found answers are both kept for at most ``ttl_s`` (≤ 2 s), so a rotated-away key
-stops working, and a new key starts working, within that time of the change reaching ClickHouse.
-Only the hash of a key is ever kept.
+Only hashes of keys are ever kept.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from core.api_keys import hash_api_key
@@ -29,41 +27,41 @@ def bearer_key(authorization: str | None) -> str | None:
 
 
 class KeyResolver:
-    """Maps an API key to its organization, caching each answer for ``ttl_s`` seconds."""
+    """Maps an API key to its organization from an index of every organization's current key
+    hash, loaded at most once per ``ttl_s`` (one small query, whatever keys are presented).
+
+    A flood of random keys therefore costs no lookup each: an unknown key is refused from the
+    index. A rotated-away key stops working, and a new key starts working, within ``ttl_s``
+    (≤ 2 s) of the change reaching ClickHouse.
+    """
 
     def __init__(
         self,
-        lookup: Callable[[str], str | None],
+        load_index: Callable[[], dict[str, str]],
         ttl_s: float,
-        max_entries: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._lookup = lookup  # key hash -> org_id of the current key with that hash, or None
+        self._load_index = load_index  # key hash -> org_id, for every organization's current key
         self._ttl_s = ttl_s
-        self._max_entries = max_entries
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        self._index: dict[str, str] = {}
+        self._loaded_at: float | None = None
+        self._loading = threading.Lock()
 
     def cached(self, api_key: str) -> tuple[bool, str | None]:
-        """(True, answer) when a fresh answer is cached (no lookup: callable from the event loop)."""
-        cached = self._cache.get(hash_api_key(api_key))
-        if cached is not None and self._clock() - cached[0] < self._ttl_s:
-            return True, cached[1]
-        return False, None
+        """(True, answer) while the index is fresh (no lookup: callable from the event loop)."""
+        if not self._fresh():
+            return False, None
+        return True, self._index.get(hash_api_key(api_key))
 
     def org_for_key(self, api_key: str) -> str | None:
-        key_hash = hash_api_key(api_key)
-        now = self._clock()
-        cached = self._cache.get(key_hash)
-        if cached is not None and now - cached[0] < self._ttl_s:
-            return cached[1]
-        org_id = self._lookup(key_hash)
-        if self._ttl_s > 0:
-            self._remember(key_hash, now, org_id)
-        return org_id
+        """The answer, loading the index first when it is stale (one loader at a time)."""
+        with self._loading:
+            if not self._fresh():
+                started = self._clock()
+                self._index = self._load_index()
+                self._loaded_at = started
+        return self._index.get(hash_api_key(api_key))
 
-    def _remember(self, key_hash: str, now: float, org_id: str | None) -> None:
-        self._cache[key_hash] = (now, org_id)
-        self._cache.move_to_end(key_hash)
-        while len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
+    def _fresh(self) -> bool:
+        return self._loaded_at is not None and self._clock() - self._loaded_at < self._ttl_s

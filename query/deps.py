@@ -27,11 +27,10 @@ class Services:
         self.settings = settings
         self._client = SharedClient(clickhouse)
         self.caches = CountCaches.from_settings(settings)
-        self.keys = KeyResolver(
-            lambda key_hash: self.store().org_for_key_hash(key_hash),
-            ttl_s=settings.auth_cache_ttl_s,
-            max_entries=settings.auth_cache_max_entries,
-        )
+        self.keys = KeyResolver(self._key_index, ttl_s=settings.auth_cache_ttl_s)
+
+    def _key_index(self) -> dict[str, str]:
+        return self.store().key_index()
 
     def store(self) -> EventStore:
         return EventStore(self.client(), self.caches)

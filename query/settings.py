@@ -9,9 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class QuerySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUIVLY_QUERY_", extra="ignore")
 
-    # How long an API-key lookup (found or not) is reused: a rotated key stops working after this.
+    # How long the index of current API-key hashes is reused before it is read again: a rotated
+    # key stops working, and a new one starts working, within this time. Unknown keys are refused
+    # from the index (no ClickHouse lookup per key).
     auth_cache_ttl_s: float = Field(default=2.0, ge=0.0, le=2.0)
-    auth_cache_max_entries: int = Field(default=10_000, ge=1)
     # Whole-organization searches: match counts kept per (search, partition) while the partition's
     # parts stay the same (``query.count_cache``); 0 turns the cache off. An entry holds up to 37
     # (day, count) pairs (a month and a weekly value's spill): ~5 KB at most, ~50 MB for 10,000.

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.api_keys import CURRENT_KEY_HASHES_SQL
 from core.names import (
-    API_KEYS,
     CUSTOMER_EXTERNAL_IDS,
     USAGE_EVENT_LOCATOR,
     USAGE_EVENTS,
@@ -62,16 +62,9 @@ class Statement:
     parameters: dict[str, Any]
 
 
-def org_for_key_hash(key_hash: str) -> Statement:
-    """The organization whose *current* key (highest version) has this hash; no row otherwise."""
-    sql = (
-        "SELECT org_id FROM ("
-        f"SELECT org_id, argMax(key_hash, version) AS current_hash FROM {API_KEYS} "
-        f"WHERE org_id IN (SELECT org_id FROM {API_KEYS} WHERE key_hash = {{key_hash:String}}) "
-        "GROUP BY org_id) "
-        "WHERE current_hash = {key_hash:String} LIMIT 1"
-    )
-    return Statement(sql, {"key_hash": key_hash})
+def current_key_hashes() -> Statement:
+    """(org_id, key_hash) of every organization's current key (the highest version)."""
+    return Statement(CURRENT_KEY_HASHES_SQL, {})
 
 
 def fetch_event(org_id: str, event_id: str) -> Statement:

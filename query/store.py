@@ -64,9 +64,10 @@ class EventStore:
         self._client = client
         self._caches = caches or CountCaches.create(0, 0, 0)
 
-    def org_for_key_hash(self, key_hash: str) -> str | None:
-        rows = self._rows(sql.org_for_key_hash(key_hash))
-        return str(rows[0][0]) if rows else None
+    def key_index(self) -> dict[str, str]:
+        """Every organization's current key hash -> org_id."""
+        rows = self._rows(sql.current_key_hashes())
+        return {str(key_hash): str(org_id) for org_id, key_hash in rows if key_hash}
 
     def fetch(self, org_id: str, event_id: str) -> dict[str, Any] | None:
         rows = self._rows(sql.fetch_event(org_id, event_id))

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core import names
+from core.api_keys import CURRENT_KEY_HASHES_SQL
 from core.clickhouse import SharedClient
 from core.settings import ClickHouseSettings
 from ingress.control.model import Owner
@@ -39,7 +40,7 @@ class ControlStore:
 
     # ------------------------------------------------------------------ snapshot reads
     def current_key_hashes(self) -> Sequence[Sequence[Any]]:
-        return self._rows(f"SELECT org_id, argMax(key_hash, version) FROM {names.API_KEYS} GROUP BY org_id")
+        return self._rows(CURRENT_KEY_HASHES_SQL)
 
     def current_statuses(self) -> Sequence[Sequence[Any]]:
         return self._rows(

@@ -29,8 +29,10 @@ from ingress.panel.security import (
     LOGIN_COOKIE,
     LOGIN_MAX_AGE_S,
     SESSION_COOKIE,
+    RevokedSessions,
     Session,
     SessionCodec,
+    SignInThrottle,
     check_csrf,
     tokens_equal,
 )
@@ -66,6 +68,8 @@ class Pages:
     def __init__(self, admin: AdminSettings) -> None:
         self.admin = admin
         self.codec = SessionCodec(admin.admin_token)
+        self.revoked = RevokedSessions(self.codec.max_age_s)
+        self.throttle = SignInThrottle()
         self.env = Environment(
             loader=FileSystemLoader(PACKAGE_DIR / "templates"),
             autoescape=select_autoescape(["html"]),
@@ -82,7 +86,8 @@ class Pages:
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
     def session(self, request: Request) -> Session | None:
-        return self.codec.read_session(request.cookies.get(SESSION_COOKIE))
+        session = self.codec.read_session(request.cookies.get(SESSION_COOKIE))
+        return None if session is None or self.revoked.is_revoked(session) else session
 
     def api(self, request: Request) -> AdminApi:
         return AdminApi(request.app, self.admin.admin_token)
@@ -201,6 +206,13 @@ def _add_static_and_auth_routes(router: APIRouter, pages: Pages) -> None:
         form = await _form(request)
         if not pages.codec.check_login_token(request.cookies.get(LOGIN_COOKIE), _text(form, "csrf_token")):
             return _login_form(pages, request, {}, "The sign-in form expired. Please try again.", 403)
+        address = request.client.host if request.client else ""
+        wait_s = pages.throttle.wait_s(address)
+        if wait_s:
+            message = f"Too many wrong tokens. Try again in {wait_s} s."
+            response = _login_form(pages, request, {}, message, 429)
+            response.headers["Retry-After"] = str(wait_s)
+            return response
         token = _text(form, "token").strip()
         errors: forms.FieldErrors = {}
         if not pages.admin.admin_token:
@@ -209,8 +221,10 @@ def _add_static_and_auth_routes(router: APIRouter, pages: Pages) -> None:
             errors["token"] = "Enter the admin token."
         elif not tokens_equal(token, pages.admin.admin_token):
             errors["token"] = "This is not the admin token."
+            pages.throttle.failed(address)
         if errors:
             return _login_form(pages, request, errors, None, 401)
+        pages.throttle.succeeded(address)
         _, cookie = pages.codec.new_session()
         response = _redirect("/admin/orgs")
         response.set_cookie(
@@ -226,6 +240,7 @@ def _add_static_and_auth_routes(router: APIRouter, pages: Pages) -> None:
         return response
 
     async def logout(request: Request, session: Session) -> Response:
+        pages.revoked.revoke(session)  # a copy of the cookie no longer opens the panel
         response = _redirect("/admin/login")
         response.delete_cookie(SESSION_COOKIE, path="/admin")
         return response
@@ -385,7 +400,7 @@ def _add_setup_routes(router: APIRouter, pages: Pages) -> None:
         if not result.ok:
             return _api_failure(pages, session, result)
         # Post/redirect/get, so reloading the page never generates another key. The key rides along
-        # in a signed, HttpOnly cookie limited to this organization's page, deleted once shown.
+        # encrypted in an HttpOnly cookie limited to this organization's page, deleted once shown.
         response = _redirect(_org_url(org_id, notice="key-generated") + "#api-key")
         response.set_cookie(
             KEY_FLASH_COOKIE,

@@ -193,6 +193,27 @@ def test_sign_out(client: TestClient) -> None:
     assert client.get("/admin/orgs", follow_redirects=False).status_code == 303
 
 
+def test_sign_out_revokes_the_session_even_for_a_kept_copy_of_the_cookie(client: TestClient) -> None:
+    csrf = sign_in(client)
+    kept = client.cookies[SESSION_COOKIE]
+    client.post("/admin/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    client.cookies.set(SESSION_COOKIE, kept, path="/admin")
+    assert client.get("/admin/orgs", follow_redirects=False).headers["location"] == "/admin/login"
+
+
+def test_wrong_tokens_in_a_row_are_throttled(client: TestClient) -> None:
+    statuses = []
+    for _ in range(30):
+        page = client.get("/admin/login")
+        wrong = client.post("/admin/login", data={"token": "nope", "csrf_token": csrf_of(page.text)})
+        statuses.append(wrong.status_code)
+    assert statuses[:5] == [401] * 5 and statuses[-1] == 429 and statuses.count(429) >= 24
+    page = client.get("/admin/login")
+    right = client.post("/admin/login", data={"token": TOKEN, "csrf_token": csrf_of(page.text)})
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) >= 1  # locked, even with the token
+    assert SESSION_COOKIE not in client.cookies
+
+
 def test_a_broken_admin_api_gives_an_error_page_not_a_stack_trace(
     client: TestClient, state: StubState
 ) -> None:

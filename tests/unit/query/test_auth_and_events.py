@@ -36,44 +36,38 @@ class Clock:
         return self.now
 
 
-def test_resolver_caches_hits_and_misses_for_the_ttl_only() -> None:
-    calls: list[str] = []
+def test_resolver_answers_from_an_index_reloaded_at_most_once_per_ttl() -> None:
+    loads: list[float] = []
     owners = {hash_api_key("k1"): "org-1"}
-
-    def lookup(key_hash: str) -> str | None:
-        calls.append(key_hash)
-        return owners.get(key_hash)
-
     clock = Clock()
-    resolver = KeyResolver(lookup, ttl_s=2.0, max_entries=10, clock=clock)
+
+    def load_index() -> dict[str, str]:
+        loads.append(clock.now)
+        return dict(owners)
+
+    resolver = KeyResolver(load_index, ttl_s=2.0, clock=clock)
+    assert resolver.cached("k1") == (False, None) and loads == []
     assert resolver.org_for_key("k1") == "org-1"
-    assert resolver.org_for_key("nope") is None
     owners.clear()  # the key is rotated away
     clock.now = 1.9
-    assert resolver.org_for_key("k1") == "org-1"
-    assert len(calls) == 2
-    clock.now = 2.1
-    assert resolver.org_for_key("k1") is None
-    assert len(calls) == 3
-
-
-def test_resolver_cached_answers_without_a_lookup_within_the_ttl() -> None:
-    calls: list[str] = []
-    clock = Clock()
-    resolver = KeyResolver(lambda h: calls.append(h) or "org-1", ttl_s=2.0, max_entries=10, clock=clock)
-    assert resolver.cached("k1") == (False, None) and calls == []
-    assert resolver.org_for_key("k1") == "org-1"
-    clock.now = 1.9
-    assert resolver.cached("k1") == (True, "org-1") and len(calls) == 1
+    assert resolver.cached("k1") == (True, "org-1")
+    assert resolver.org_for_key("k1") == "org-1" and len(loads) == 1
     clock.now = 2.1
     assert resolver.cached("k1") == (False, None)
+    assert resolver.org_for_key("k1") is None and len(loads) == 2
 
 
-def test_resolver_is_bounded() -> None:
-    resolver = KeyResolver(lambda h: None, ttl_s=2.0, max_entries=2, clock=Clock())
-    for key in ("a", "b", "c"):
-        resolver.org_for_key(key)
-    assert len(resolver._cache) == 2
+def test_a_flood_of_unknown_keys_costs_one_load_per_ttl() -> None:
+    loads: list[int] = []
+    clock = Clock()
+    resolver = KeyResolver(lambda: loads.append(1) or {hash_api_key("k1"): "org-1"}, ttl_s=2.0, clock=clock)
+    for index in range(10_000):
+        hit, org_id = resolver.cached(f"qvk_random_{index}")
+        if not hit:
+            org_id = resolver.org_for_key(f"qvk_random_{index}")
+        assert org_id is None
+    assert len(loads) == 1
+    assert resolver.cached("k1") == (True, "org-1")
 
 
 def test_json_number() -> None:

@@ -131,8 +131,8 @@ def test_fetch_and_auth_statements() -> None:
     locate = "FROM usage_event_locator WHERE org_id = {org_id:String} AND event_id = {event_id:UUID}"
     assert locate in fetch.sql
     assert fetch.parameters == {"org_id": "org", "event_id": "00000000-0000-0000-0000-000000000001"}
-    auth = sql.org_for_key_hash("abc")
-    assert "argMax(key_hash, version)" in auth.sql and auth.parameters == {"key_hash": "abc"}
+    auth = sql.current_key_hashes()
+    assert "argMax(key_hash, version)" in auth.sql and "GROUP BY org_id" in auth.sql
 
 
 def test_time_range_prunes_periods_inside_the_final_query() -> None:
