@@ -16,15 +16,23 @@ class KafkaSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QUIVLY_KAFKA_", extra="ignore")
 
+    # Comma-separated host:port of the brokers.
     bootstrap_servers: str = "127.0.0.1:9092"
+    # The topic of accepted usage records (keyed by the replace key).
     usage_topic: str = "usage-events"
+    # Where the streams worker puts records it cannot store.
     dead_letter_topic: str = "usage-events-dlq"
+    # Shape of the topics created by `quivly provision-topics` (a changed partition count is refused).
     partitions: int = Field(default=6, ge=1)
+    # Copies of each partition (3 on a production cluster; acks=all waits for the in-sync ones).
     replication_factor: int = Field(default=1, ge=1)
     # Kafka refuses sessions under group.min.session.timeout.ms (6 s by default). The local run
     # and the tests use 4000/1000 with Tansu, whose group joins wait on the session timeout.
     session_timeout_ms: int = 10000
+    # How often a consumer tells the group it is alive (a third of the session timeout or less).
     heartbeat_interval_ms: int = 3000
+
+    # How long a client waits for any broker answer before failing the request.
     request_timeout_ms: int = 10000
 
 
@@ -33,11 +41,18 @@ class ClickHouseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QUIVLY_CLICKHOUSE_", extra="ignore")
 
+    # Any ClickHouse HTTP(S) endpoint (an https URL uses TLS).
     url: str = "http://127.0.0.1:8123"
+    # The database every table lives in (created by `quivly migrate`).
     database: str = "quivly"
+    # The ClickHouse user and its password.
     username: str = "default"
+    # The password of that user (empty: none).
     password: str = ""
+
+    # Time to open a connection; past it the request fails (the API answers 503 UNAVAILABLE).
     connect_timeout_s: float = 5.0
+    # Time to send a statement and receive its whole answer; past it the request fails (503).
     send_receive_timeout_s: float = 30.0
 
     @property
@@ -61,7 +76,9 @@ class AdminSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QUIVLY_", extra="ignore")
 
+    # The admin API's and the panel's bearer token; empty: both open to nobody.
     admin_token: str = ""
+    # The public URL of the API, used in the push endpoint and curl example the admin API shows.
     public_base_url: str = "http://127.0.0.1:8000"
     # Largest admin API request body (an upsert of 100,000 customers with two external IDs each
     # is ~15 MB); larger bodies are refused with 413 before they are read.

@@ -44,8 +44,13 @@ _HOP_BY_HOP = frozenset(
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUIVLY_GATEWAY_", extra="ignore")
 
+    # Where the gateway sends requests: the query service for /v1/events... and /v1/usage/query,
+    # ingress for everything else.
     ingress_url: str = "http://127.0.0.1:8001"
+    # The query service's base URL.
     query_url: str = "http://127.0.0.1:8002"
+
+    # Longest wait for an upstream's answer; past it the gateway answers 503 UNAVAILABLE.
     timeout_s: float = 30.0
     # Largest body passed on (the largest service limit: the admin API's); larger: 413 at once.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)

@@ -1,8 +1,19 @@
 """Numbered ClickHouse migrations: ``infra/migrations/NNNN_name.sql``, applied once, in order.
 
-Each applied file is recorded in ``schema_migrations``. Every statement is idempotent
-(``IF NOT EXISTS``), so a migration interrupted half-way is simply applied again. A file
-``NNNN_name.down.sql`` beside it, when present, is the backwards step (``quivly migrate --down``).
+Each applied file is recorded in ``schema_migrations`` after its last statement. A migration
+interrupted half-way is applied again from its first statement, which is safe because a migration
+holds only these kinds of statements (``tests/unit/infra/test_migrate.py`` refuses any other):
+
+* ``CREATE TABLE / VIEW / MATERIALIZED VIEW IF NOT EXISTS`` and ``ALTER TABLE ... IF NOT EXISTS``:
+  nothing happens the second time;
+* ``ALTER TABLE ... MATERIALIZE INDEX``: rebuilds the index again, same result;
+* a backfill ``INSERT INTO t SELECT ...`` where ``t`` is a ``ReplacingMergeTree`` created in the
+  same file: run again, it inserts every row a second time. The copies have the row's sorting key
+  and version, so they collapse like versions do, and every reader reads these tables with
+  ``FINAL`` (or the newest version): reads are correct before the background merge removes them.
+  Until that merge the table takes up to twice its size.
+
+A file ``NNNN_name.down.sql`` beside it, when present, is the backwards step (``quivly migrate --down``).
 """
 
 from __future__ import annotations

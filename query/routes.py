@@ -1,4 +1,4 @@
-"""``GET /v1/events/{event_id}`` and ``POST /v1/events/search`` (contract sections 1.2 and 1.3)."""
+"""``GET /v1/events/{event_id}`` and ``POST /v1/events/search`` (reference: docs/api.md)."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ class QuerySettings(BaseSettings):
     # turns profiles off. A partition with more keys than the second bound (too many distinct
     # metric x properties texts) is counted per search instead.
     profile_cache_max_keys: int = Field(default=100_000, ge=0)
+    # Keys of one organization's month past which that month is counted per search instead.
     profile_max_keys_per_partition: int = Field(default=10_000, ge=1)
     # Upper bound of the request body of a search; larger bodies are refused with 413.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

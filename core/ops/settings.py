@@ -23,4 +23,6 @@ class LogSettings(BaseSettings):
 
     # "json": one JSON object per line (with the request ID); "text": human-readable lines.
     format: Literal["text", "json"] = "text"
+
+    # Lowest level written (debug, info, warning, error) by ingress, query and the gateway.
     level: str = "warning"

@@ -3,7 +3,7 @@
 Measured against pydantic (see docs/ingress.md): a plain loop over the orjson-parsed dicts costs
 about as much as ``PushRequest.model_validate_json`` while also doing what pydantic would need a
 second pass for (properties size and canonical form, UTC timestamps), and gives exactly the error
-paths and messages of the contract (booleans are not numbers, NaN located at its field).
+paths and messages of docs/api.md (booleans are not numbers, NaN located at its field).
 """
 
 from __future__ import annotations

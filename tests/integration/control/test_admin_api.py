@@ -1,4 +1,4 @@
-"""Every row of CONTRACT.md section 2 over HTTP, against a real ClickHouse."""
+"""Every admin API call of docs/api.md over HTTP, against a real ClickHouse."""
 
 from __future__ import annotations
 

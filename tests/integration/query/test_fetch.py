@@ -1,4 +1,4 @@
-"""GET /v1/events/{event_id} against the real ClickHouse (contract 1.2)."""
+"""GET /v1/events/{event_id} against the real ClickHouse (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ NOT_FOUND = {"success": False, "error": "Event not found", "code": "NOT_FOUND"}
 AT = datetime(2026, 6, 11, 9, 30, tzinfo=UTC)
 
 
-def test_fetch_returns_the_contract_shape(api: TestClient, seeder: Seeder) -> None:
+def test_fetch_returns_the_documented_shape(api: TestClient, seeder: Seeder) -> None:
     key = seeder.api_key("org-a")
     props = {
         "region": "us-west-1",

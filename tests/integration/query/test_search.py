@@ -1,4 +1,4 @@
-"""POST /v1/events/search against the real ClickHouse (contract 1.3)."""
+"""POST /v1/events/search against the real ClickHouse (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ def _errors(call: object, body: object) -> list[dict[str, str]]:
     return list(info.value.details)
 
 
-def test_validate_customers_accepts_the_contract_example() -> None:
+def test_validate_customers_accepts_the_documented_example() -> None:
     body = {
         "customers": [
             {

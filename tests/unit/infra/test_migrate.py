@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,31 @@ def test_the_shipped_migrations_are_numbered_and_idempotent() -> None:
             head = " ".join(statement.split()[:6]).upper()
             if head.startswith("CREATE") and "OR REPLACE" not in head:
                 assert "IF NOT EXISTS" in " ".join(statement.split()[:8]).upper(), (migration.path.name, head)
+
+
+_SAFE_TO_RUN_AGAIN = re.compile(
+    r"^(CREATE (TABLE|VIEW|MATERIALIZED VIEW) IF NOT EXISTS"
+    r"|ALTER TABLE \w+ (ADD (INDEX|COLUMN) IF NOT EXISTS|MATERIALIZE INDEX)"
+    r"|INSERT INTO (?P<table>\w+)\s+SELECT)",
+    re.IGNORECASE,
+)
+
+
+def _replacing_tables(statements: list[str]) -> set[str]:
+    created = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)\s*\(.*ENGINE\s*=\s*ReplacingMergeTree", re.S)
+    return {match.group(1) for statement in statements if (match := created.match(statement))}
+
+
+def test_a_half_applied_migration_can_be_applied_again() -> None:
+    """Every statement of every migration is one infra/migrate.py says is safe to run twice;
+    a backfill INSERT ... SELECT only into a ReplacingMergeTree the same file creates."""
+    for migration in discover_migrations():
+        statements = split_statements(migration.path.read_text())
+        replacing = _replacing_tables(statements)
+        for statement in statements:
+            match = _SAFE_TO_RUN_AGAIN.match(statement)
+            assert match, f"{migration.path.name}: not safe to run again: {statement[:80]}"
+            table = match.group("table")
+            assert table is None or table in replacing, (
+                f"{migration.path.name}: backfill into {table}, not a ReplacingMergeTree of this file"
+            )

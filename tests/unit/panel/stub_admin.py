@@ -1,4 +1,4 @@
-"""An in-memory stand-in for the admin JSON API (contract section 2), for the panel's page tests."""
+"""An in-memory stand-in for the admin JSON API (docs/api.md), for the panel's page tests."""
 
 from __future__ import annotations
 

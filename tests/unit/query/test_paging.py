@@ -59,7 +59,7 @@ def test_a_range_splits_into_whole_days_and_partial_ones() -> None:
 
 def test_days_of_moments_before_the_epoch_and_at_the_ends_of_the_calendar() -> None:
     assert day_of(us(1969, 12, 31, 23)) == date(1969, 12, 31)
-    # The contract accepts years 1 to 9999 (stored values lie in 1900-2299): no overflow at the ends.
+    # The API accepts years 1 to 9999 (stored values lie in 1900-2299): no overflow at the ends.
     first = us(1, 1, 1, 1)
     last = us(9999, 12, 31, 1)
     assert split_days(first, last).partial[0][0] == date(1, 1, 1)
