@@ -101,7 +101,7 @@ def _default(info: FieldInfo) -> str:
     value: Any = info.default
     if value is PydanticUndefined:
         return "(required)" if info.default_factory is None else "(computed)"
-    if value is None or value == "":
+    if value is None or str(value) == "":
         return "(empty)"
     return f"`{value}`"
 
