@@ -4,13 +4,16 @@ Starts (unless an explicit URL in the environment points elsewhere) the Tansu br
 ClickHouse endpoint, applies migrations and provisions topics, then runs ingress, query, one
 streams worker and the gateway that puts everything on one base URL. It creates a demo
 organization with a few customers, prints the admin token, the panel URL and a ready-to-run curl
-example, and stops every process it started on Ctrl-C.
+example, and stops every process it started on Ctrl-C. A service that exits (a crashed streams
+worker, say) is started again while the broker stays up (``infra.supervisor``).
 
 The local broker keeps nothing across its own restarts (memory storage); ClickHouse data lives in
 ``.quivly/clickhouse`` and survives, and the control plane is stored in ClickHouse, so
 organizations, keys and customers are still there after a restart. Events produced but not yet
 sunk into ClickHouse when the broker stops are lost in the local run (never in production,
-where the log is durable).
+where the log is durable). The streams worker's local state survives in ``.quivly/streams``; on
+the next start it is checked against the fresh broker's log and rebuilt where it no longer matches
+(``streams.local_state``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from core.settings import ClickHouseSettings, KafkaSettings
 from infra.local_components import LocalBroker, LocalClickHouse
 from infra.migrate import apply_migrations
 from infra.processes import PortInUse, ensure_port_free, start_process, stop_process, wait_for_port
+from infra.supervisor import RestartBudget
 from infra.topics import provision_topics
 
 DEMO_ORG_NAME = "Demo Inc"
@@ -81,6 +85,8 @@ class LocalStack:
     console: Console
     processes: list[tuple[str, Popen[bytes]]] = field(default_factory=list)
     service_env: dict[str, str] = field(default_factory=dict)
+    # How to start each service again (command, log, environment): see ``restart_exited``.
+    restartable: dict[str, tuple[list[str], Path, dict[str, str]]] = field(default_factory=dict)
 
     @property
     def logs(self) -> Path:
@@ -149,6 +155,7 @@ class LocalStack:
                 ensure_port_free(port, name)
         for name, command, _ in services:
             log_name = name.split()[0]
+            self.restartable[name] = (command, self.logs / f"{log_name}.log", env)
             self.processes.append((name, start_process(command, self.logs / f"{log_name}.log", env=env)))
         for (name, process), (_, _, port) in zip(self.processes[-len(services) :], services, strict=True):
             if port is not None:
@@ -161,10 +168,22 @@ class LocalStack:
             self.console.print(f"stopped {name}")
         self.processes.clear()
 
-    def first_exited(self) -> str | None:
-        for name, process in self.processes:
-            if process.poll() is not None:
+    def restart_exited(self, budget: RestartBudget) -> str | None:
+        """Starts again every service that exited; the name of one that may not be (the run stops).
+
+        The broker and ClickHouse are never restarted (a new in-memory broker would have lost the
+        log); a service that keeps dying is not either (``infra.supervisor``).
+        """
+        for index, (name, process) in enumerate(self.processes):
+            if process.poll() is None:
+                continue
+            if name not in self.restartable or not budget.allow(name, time.monotonic()):
                 return name
+            command, log_path, env = self.restartable[name]
+            self.console.print(
+                f"[yellow]{name} exited ({process.returncode}); restarting it[/] (log: {log_path})"
+            )
+            self.processes[index] = (name, start_process(command, log_path, env=env))
         return None
 
 
@@ -252,7 +271,8 @@ def run_local() -> int:
             "-H 'Content-Type: application/json' -d '{\"event_code\": \"api_calls\"}'"
         )
         console.print("\nCtrl-C stops everything.")
-        while (exited := stack.first_exited()) is None:
+        budget = RestartBudget()
+        while (exited := stack.restart_exited(budget)) is None:
             time.sleep(0.5)
         console.print(f"[red]{exited} exited unexpectedly[/]; see {stack.logs}. Stopping.")
         return 1

@@ -17,18 +17,15 @@ So an offset is committed only for records whose rows are in ClickHouse. A crash
 before the commit makes the records come back; ``streams.versioning`` explains why they then
 change nothing.
 
-Pipelining. The agent's loop collects a batch (``streams.intake``), plans it (decode, versions,
-rows; dead letters delivered) and starts its insert; a task then finishes it (awaits the insert,
-stores the states, acks) while the loop collects, plans and starts inserting the next one. So
-at most two inserts run at once (ClickHouse's work overlaps the worker's; the order of two
-inserts does not matter, versions decide), but states are stored and events acked strictly
-batch after batch: batch N+1 is finished only after batch N stored its states and acked its
-events (acks stay in log order). Batch N+1 is planned on top of batch N's states even while N
-is still being written (they are passed along as "unstored" states): planning always sees the
-states of every batch before it. Nothing of N+1 is acked before N is, so a crash replays both.
-A batch closes when it holds ``batch_max_rows`` records, when it is ``batch_max_seconds`` old,
-or, once the batch before it is finished, when it is at least ``batch_linger_s`` old (low lag
-at low rates, big batches under load).
+One batch at a time. While a batch is written, Faust keeps fetching into the stream's buffer, so
+the next batch is ready when this one is acked. (Planning batch N+1 while N was written, with two
+inserts in flight, measured no gain and cost an invariant: it is gone.) A batch closes when it
+holds ``batch_max_rows`` records or is ``batch_linger_s`` old (``batch_max_seconds`` at most).
+
+Failures. Dead-letter and changelog produces and ClickHouse's transient errors are retried where
+they happen. Anything else that escapes a batch is a bug: the worker is stopped (crash-only), so
+the batch's events, tracked but never acked, cannot stall the commits of their partitions; the
+restarted worker consumes them again from the last commit, in log order.
 """
 
 from __future__ import annotations
@@ -47,11 +44,12 @@ from streams.backoff import backoff_delays
 from streams.batch import BatchPlan, DeadLetter, plan_batch
 from streams.intake import Intake
 from streams.settings import StreamsSettings
-from streams.sink import ClickHouseSink, RefusedRow
+from streams.sink import ClickHouseSink
 from streams.state import TableState, states_with_events
-from streams.versioning import KeyState
 
 log = logging.getLogger(__name__)
+
+__all__ = ["ERROR_HEADER", "SOURCE_HEADER", "register_agents"]
 
 
 def register_agents(
@@ -65,50 +63,74 @@ def register_agents(
     @app.agent(source, name="usage-replace", concurrency=1)
     async def replace(stream: StreamT) -> None:
         assert isinstance(stream, faust.Stream)
-        state = TableState(app, table)
+        batches = BatchWriter(
+            TableState(app, table, settings.retry_initial_s, settings.retry_max_s),
+            sink,
+            dead_letters,
+            settings,
+        )
         intake = Intake(stream, settings.batch_max_rows, settings.batch_max_seconds, settings.batch_linger_s)
-        writing: asyncio.Task[None] | None = None
-        inserting: asyncio.Task[list[RefusedRow]] | None = None
-        unstored: dict[bytes, KeyState] = {}  # states of the batch being written, not yet stored
-        try:
-            while True:
-                try:
-                    events = await intake.next_batch(writing)
-                except StopAsyncIteration:  # Faust ends the channel when the stream stops
-                    break
-                started = time.monotonic()
-                if writing is None or writing.done():
-                    # Stored (or nothing written): the table is the truth. Never reuse states of
-                    # an earlier batch later, e.g. after a rebalance moved its partitions away.
-                    unstored = {}
-                plan = plan_batch([event.message for event in events], state.load(events, unstored))
-                planned = time.monotonic() - started
-                await _send_dead_letters(plan.dead_letters, events, dead_letters, settings)
-                # The insert starts now, while the previous batch may still be inserting, storing or
-                # acking: ClickHouse's work overlaps the worker's (versions make the order of the
-                # two inserts irrelevant); states and acks still follow the log order below.
-                inserting = asyncio.create_task(sink.write(plan.rows)) if plan.rows else None
-                if writing is not None:
-                    await writing
-                unstored = {key: key_state for key, (key_state, _) in plan.states.items()}
-                writing = asyncio.create_task(
-                    write_batch(intake, events, plan, inserting, state, planned, dead_letters, settings)
-                )
-            if writing is not None:
-                await writing
-        finally:
-            for task in (writing, inserting):
-                if task is not None and not task.done():
-                    task.cancel()  # nothing of that batch was acked: it is consumed again
+        while True:
+            try:
+                events = await intake.next_batch()
+            except StopAsyncIteration:  # Faust ends the channel when the stream stops
+                return
+            try:
+                plan = await batches.write(events)
+            except Exception as exc:
+                log.critical("a batch failed unexpectedly; stopping the worker (crash-only)", exc_info=True)
+                await app.crash(exc)
+                raise
+            intake.ack(events)
+            metrics.batch_acked(events, plan)
 
 
-async def _send_dead_letters(
+class BatchWriter:
+    def __init__(
+        self, state: TableState, sink: ClickHouseSink, dead_letters: TopicT, settings: StreamsSettings
+    ) -> None:
+        self._state = state
+        self._sink = sink
+        self._dead_letters = dead_letters
+        self._settings = settings
+
+    async def write(self, events: list[EventT]) -> BatchPlan:
+        """Everything of a batch but the ack: plan, dead letters, insert, refused rows, states."""
+        started = time.monotonic()
+        plan = plan_batch([event.message for event in events], self._state.load(events))
+        planned = time.monotonic()
+        await send_dead_letters(plan.dead_letters, events, self._dead_letters, self._settings)
+        refused = await self._sink.write(plan.rows) if plan.rows else []
+        if refused:
+            letters = [
+                DeadLetter(plan.row_events[row.index], f"ClickHouse refused the row: {row.reason}")
+                for row in refused
+            ]
+            await send_dead_letters(letters, events, self._dead_letters, self._settings)
+        inserted = time.monotonic()
+        await self._state.store(states_with_events(plan.states, events))
+        log.info(
+            "batch: %d records, %d rows, %d replays, %d dead letters, %d refused; plan %.3f s, "
+            "insert %.3f s, table %.3f s",
+            len(events),
+            len(plan.rows),
+            plan.replays,
+            len(plan.dead_letters),
+            len(refused),
+            planned - started,
+            inserted - planned,
+            time.monotonic() - inserted,
+        )
+        return plan
+
+
+async def send_dead_letters(
     letters: Sequence[DeadLetter], events: Sequence[EventT], dead_letters: TopicT, retry: StreamsSettings
 ) -> None:
     """Produces each letter (original key and value, the reason in a header) and awaits delivery.
 
-    A failed produce is retried with backoff (never a crash of the agent: its batch would stay
-    tracked and unacked); nothing of the batch is acked before every letter is delivered.
+    A failed produce is retried with backoff; nothing of the batch is acked before every letter
+    is delivered.
     """
     for letter in letters:
         message = events[letter.index].message
@@ -129,42 +151,3 @@ async def _send_dead_letters(
                 delay = next(delays)
                 log.warning("dead letter produce failed: %s; retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
-
-
-async def write_batch(
-    intake: Intake,
-    events: list[EventT],
-    plan: BatchPlan,
-    inserting: asyncio.Task[list[RefusedRow]] | None,
-    state: TableState,
-    planned: float,
-    dead_letters: TopicT,
-    settings: StreamsSettings,
-) -> None:
-    """Insert (already started), dead-letter refused rows, store the states, ack."""
-    started = time.monotonic()
-    refused = await inserting if inserting is not None else []
-    if refused:
-        letters = [
-            DeadLetter(plan.row_events[row.index], f"ClickHouse refused the row: {row.reason}")
-            for row in refused
-        ]
-        await _send_dead_letters(letters, events, dead_letters, settings)
-    inserted = time.monotonic()
-    await state.store(states_with_events(plan.states, events))
-    stored = time.monotonic()
-    intake.ack(events)
-    metrics.batch_acked(events, plan)
-    log.info(
-        "batch: %d records, %d rows, %d replays, %d dead letters, %d refused; plan %.3f s, insert %.3f s, "
-        "table %.3f s, ack %.3f s",
-        len(events),
-        len(plan.rows),
-        plan.replays,
-        len(plan.dead_letters),
-        len(refused),
-        planned,
-        inserted - started,
-        stored - inserted,
-        time.monotonic() - stored,
-    )

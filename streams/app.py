@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import faust
-from faust.types import TransportT
 
 from core.settings import KafkaSettings
+from streams.faust_internals import App
 from streams.settings import StreamsSettings
-from streams.transport import make_transport
-
-
-class App(faust.App):
-    """Faust's app on ``streams.transport`` (correct changelog end offsets, configurable fetch wait)."""
-
-    fetch_max_wait_ms: int | None = None
-
-    def _new_transport(self) -> TransportT:
-        return make_transport(self, self.conf.broker_consumer)
-
-    def _new_producer_transport(self) -> TransportT:
-        return make_transport(self, self.conf.broker_producer)
 
 
 def create_app(kafka: KafkaSettings, streams: StreamsSettings) -> faust.App:
@@ -34,7 +21,7 @@ def create_app(kafka: KafkaSettings, streams: StreamsSettings) -> faust.App:
         web_port=streams.web_port,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
-        # Batches are safe on Tansu too: recovery corrects ListOffsets (see streams.transport).
+        # Batches are safe on Tansu too: recovery corrects ListOffsets (see streams.end_offsets).
         producer_max_batch_size=streams.producer_max_batch_size,
         producer_linger=streams.producer_linger_s,
         producer_acks=-1,

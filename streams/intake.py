@@ -32,7 +32,9 @@ from faust.events import Event
 from faust.types import EventT
 from faust.types.tuples import ack_lock
 
-# How often a partly filled batch checks whether it may close (queue empty, previous batch busy).
+from streams.faust_internals import queue_errors
+
+# How often a partly filled batch checks whether it may close.
 POLL_S = 0.005
 
 
@@ -47,30 +49,31 @@ class Intake:
         self._add_unacked = self._app.consumer.unacked.add
         self._acking_topics = self._app.topics.acking_topics
 
-    async def next_batch(self, previous: asyncio.Task[None] | None) -> list[EventT]:
-        """The next batch (never empty): closes when full, too old, or ``previous`` is done."""
+    async def next_batch(self) -> list[EventT]:
+        """The next batch (never empty): closes when full or ``linger_s`` old.
+
+        Events already waiting when it starts arrived while the previous batch was written: such
+        a batch closes as soon as it has taken them (low lag at low rates, big batches under load).
+        """
         queue = self._queue
         batch: list[EventT] = []
         first_at = 0.0
+        backlog = not queue.empty()
         while True:
             if not batch:
                 self._take([await queue.get()], batch)  # raises an error thrown into the channel
-                first_at = time.monotonic()
+                first_at = time.monotonic() - (self._linger_s if backlog else 0.0)
             if len(batch) < self._max_rows and not queue.empty():
                 self._drain(batch)
             if batch:
                 age = time.monotonic() - first_at
-                if (
-                    len(batch) >= self._max_rows
-                    or age >= self._max_seconds
-                    or (age >= self._linger_s and (previous is None or previous.done()))
-                ):
+                if len(batch) >= self._max_rows or age >= self._linger_s:
                     return batch
                 await asyncio.sleep(POLL_S)
 
     def _drain(self, batch: list[EventT]) -> None:
         queue = self._queue
-        errors = queue._errors
+        errors = queue_errors(queue)
         items = []
         get = queue.get_nowait
         for _ in range(min(self._max_rows - len(batch), queue.qsize())):

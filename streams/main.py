@@ -15,6 +15,7 @@ from streams.settings import StreamsSettings
 
 if TYPE_CHECKING:
     import faust
+    import faust.types
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,11 @@ def build_worker(
 
 
 def run_worker(web_port: int | None = None, data_dir: Path | None = None) -> None:
-    """Reads settings from the environment, checks partition counts, runs until stopped."""
+    """Reads settings from the environment, checks versions, partition counts and local state, runs."""
+    from streams.faust_internals import check_versions
     from streams.guards import check_partitions
+
+    check_versions()
 
     overrides: dict[str, object] = {}
     if web_port is not None:
@@ -63,9 +67,24 @@ def run_worker(web_port: int | None = None, data_dir: Path | None = None) -> Non
     asyncio.run(check_partitions(kafka, streams.app_id))
     streams.data_dir.mkdir(parents=True, exist_ok=True)
     worker = build_worker(kafka, clickhouse, streams)
+    rebuild_stale_local_state(worker.app, kafka)
     import_lazy_modules()
     tune_garbage_collector()
     worker.execute_from_commandline()
+
+
+def rebuild_stale_local_state(app: faust.types.AppT, kafka: KafkaSettings) -> None:
+    """Removes local table state that the log no longer has (``streams.local_state``)."""
+    from streams.faust_internals import rocksdb_store
+    from streams.local_state import rebuild_stale_state
+    from streams.tables import STATE_TABLE, changelog_topic_name
+
+    store = rocksdb_store(app.tables[STATE_TABLE])
+    if store is None:
+        return  # in-memory state: nothing survives a restart
+    paths = {partition: store.partition_path(partition) for partition in range(kafka.partitions)}
+    # Only Kafka is used in the loop below: the store (a Faust service) stays on the worker's loop.
+    asyncio.run(rebuild_stale_state(kafka, changelog_topic_name(app.conf.id), paths, store.offset_key))
 
 
 def import_lazy_modules() -> None:

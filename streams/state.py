@@ -25,35 +25,37 @@ Stores other than RocksDB (``memory://``) use Faust's table API per key.
 from __future__ import annotations
 
 import asyncio
-import weakref
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import rocksdict
 from faust.stores.rocksdb import Store as RocksDBStore
-from faust.streams import _current_event
 from faust.types import TP, AppT, EventT, TableT
 
+from streams.backoff import backoff_delays
+from streams.faust_internals import enter_event, kafka_producer, partition_db, rocksdb_store
 from streams.versioning import KeyState
+
+log = logging.getLogger(__name__)
 
 
 class TableState:
-    def __init__(self, app: AppT, table: TableT) -> None:
+    def __init__(
+        self, app: AppT, table: TableT, retry_initial_s: float = 0.2, retry_max_s: float = 5.0
+    ) -> None:
         self._app = app
         self._table = table
+        self._retry_initial_s = retry_initial_s
+        self._retry_max_s = retry_max_s
 
     @property
     def _rocksdb(self) -> RocksDBStore | None:
-        store = self._table.data
-        return store if isinstance(store, RocksDBStore) and store.use_rocksdict else None
+        return rocksdb_store(self._table)
 
-    def load(self, events: Sequence[EventT], unstored: Mapping[bytes, KeyState]) -> dict[bytes, KeyState]:
-        """The states of the events' keys (keys without a state are absent).
-
-        ``unstored`` holds the states of the batch still being written (planned, not yet in the
-        table): they are newer than the table's, so they are used as they are.
-        """
+    def load(self, events: Sequence[EventT]) -> dict[bytes, KeyState]:
+        """The states of the events' keys (keys without a state are absent)."""
         by_partition: dict[int, set[bytes]] = defaultdict(set)
         first_event: dict[int, EventT] = {}
         stored: dict[bytes, KeyState] = {}
@@ -62,18 +64,15 @@ class TableState:
             key = message.key
             if not isinstance(key, bytes):
                 continue
-            if key in unstored:
-                stored[key] = unstored[key]
-            else:
-                by_partition[message.partition].add(key)
-                first_event.setdefault(message.partition, event)
+            by_partition[message.partition].add(key)
+            first_event.setdefault(message.partition, event)
         store = self._rocksdb
         for partition, key_set in by_partition.items():
             keys = list(key_set)
             if store is not None:
-                values = store._db_for_partition(partition).get(keys)
+                values = partition_db(store, partition).get(keys)
             else:
-                _enter(first_event[partition])
+                enter_event(first_event[partition])
                 values = [self._table.get(key) for key in keys]
             for key, raw in zip(keys, values, strict=True):
                 if raw is not None:
@@ -85,7 +84,7 @@ class TableState:
         store = self._rocksdb
         if store is None:
             for key, state, event in states:
-                _enter(event)
+                enter_event(event)
                 self._table[key] = state.to_bytes()
             return
         by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
@@ -95,12 +94,41 @@ class TableState:
             batch = rocksdict.WriteBatch(raw_mode=True)
             for key, value in items:
                 batch.put(key, value)
-            store._db_for_partition(partition).write(batch)
-        sent = [await self._send_changelog(partition, items) for partition, items in by_partition.items()]
+            partition_db(store, partition).write(batch)
+        pending: dict[int, list[tuple[bytes, bytes]]] = dict(by_partition)
+        delays = backoff_delays(self._retry_initial_s, self._retry_max_s)
+        while pending:
+            failed = await self._deliver_changelog(store, pending)
+            pending = {partition: pending[partition] for partition in failed}
+            if pending:
+                delay = next(delays)
+                log.warning("changelog produce failed: %s; retrying in %.1f s", failed, delay)
+                await asyncio.sleep(delay)
+
+    async def _deliver_changelog(
+        self, store: RocksDBStore, by_partition: Mapping[int, list[tuple[bytes, bytes]]]
+    ) -> dict[int, str]:
+        """Sends every partition's records, then awaits them: the partitions that failed, and why.
+
+        A failed partition is sent again whole: a changelog record twice is harmless (same key,
+        same value; recovery keeps the last), and its persisted offset only moves forward.
+        """
+        failed: dict[int, str] = {}
+        sent = []
+        for partition, items in by_partition.items():
+            try:
+                sent.append(await self._send_changelog(partition, items))
+            except Exception as exc:
+                failed[partition] = repr(exc)
         for partition, deliveries in sent:
-            for delivery, count in deliveries:
-                metadata = await delivery
-                store.set_persisted_offset(TP(self._changelog_topic, partition), metadata.offset + count - 1)
+            try:
+                for delivery, count in deliveries:
+                    metadata = await delivery
+                    topic_partition = TP(self._changelog_topic, partition)
+                    store.set_persisted_offset(topic_partition, metadata.offset + count - 1)
+            except Exception as exc:
+                failed[partition] = repr(exc)
+        return failed
 
     @property
     def _changelog_topic(self) -> str:
@@ -109,8 +137,7 @@ class TableState:
     async def _send_changelog(
         self, partition: int, items: Sequence[tuple[bytes, bytes]]
     ) -> tuple[int, list[tuple[asyncio.Future[Any], int]]]:
-        producer: Any = self._app.producer
-        kafka = producer._ensure_producer()  # Faust's aiokafka producer (the one Faust flushes on commit)
+        kafka = kafka_producer(self._app)  # the one Faust flushes before it commits
         topic = self._changelog_topic
         deliveries: list[tuple[asyncio.Future[Any], int]] = []
         batch = kafka.create_batch()
@@ -123,12 +150,6 @@ class TableState:
                 batch.append(key=key, value=value, timestamp=None)
         deliveries.append((await kafka.send_batch(batch, topic, partition=partition), batch.record_count()))
         return partition, deliveries
-
-
-def _enter(event: EventT) -> None:
-    # Faust's table API finds a key's partition (store shard, changelog partition) through the
-    # "current event" context variable: make it the event the key came from (this task only).
-    _current_event.set(weakref.ref(event))
 
 
 def states_with_events(

@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import faust
-from faust.types import AppT, TopicT
+from faust.types import TopicT
 
 from core.settings import KafkaSettings
-
-
-class RawSchema(faust.Schema):
-    """Keys and values stay the message's bytes, without Faust's serializer registry per message.
-
-    Faust's ``Schema.compile`` (faust-streaming 0.15.3) decodes every message's key and value
-    through the serializer registry and its codec lookups; with the ``raw`` codec both come out
-    as the message's bytes anyway. This decode builds the same event directly. Sending (the
-    dead-letter topic) is unchanged: serializers are ``raw`` both ways.
-    """
-
-    def compile(self, app: AppT, **_: Any) -> Any:
-        create_event = app.create_event
-
-        async def decode(message: Any, *, propagate: bool = False) -> Any:
-            return create_event(message.key, message.value, message.headers, message)
-
-        return decode
+from streams.faust_internals import RawSchema
 
 
 def usage_topic(app: faust.App, kafka: KafkaSettings) -> TopicT:

@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from streams.transport import _finish, corrected_end_offsets
+from streams.end_offsets import corrected_end_offsets
+from streams.faust_internals import _finish
 
 A, B, C = TP("changelog", 0), TP("changelog", 1), TP("changelog", 2)
 
