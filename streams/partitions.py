@@ -3,10 +3,12 @@
 The server refuses a block that touches more than ``max_partitions_per_insert_block`` partitions
 (100 by default) of any table it reaches, the materialized views' targets included. A batch
 insert reaches (infra/migrations): ``usage_event_history`` by month of ``ingested_at``;
-``usage_events`` and ``usage_events_by_period`` by month of ``period_start``;
-``usage_events_by_customer`` by year of ``period_start`` (fewer than months); the other views'
-tables are not partitioned. So a group has at most ``limit`` distinct ``period_start`` months and at
-most ``limit`` distinct ``ingested_at`` months. A usual batch (a few months) is one group, in order.
+``usage_events``, ``usage_events_by_period`` (0051) and ``usage_events_by_metric`` (0071) by month
+of ``period_start``; ``usage_events_by_customer`` (0030) by year of ``period_start`` (fewer than
+months); the locator (0030) and property-set (0050) tables are not partitioned. So a group has at
+most ``limit`` distinct ``period_start`` months and at most ``limit`` distinct ``ingested_at``
+months. A usual batch (a few months) is one group, in order. A new view fed by these inserts must
+partition by a key no finer than these months, or be added here.
 """
 
 from __future__ import annotations
