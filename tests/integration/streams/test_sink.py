@@ -120,7 +120,12 @@ def test_a_backfill_over_more_months_than_the_partition_limit_is_stored(
 
     client = make_client(clickhouse_settings)
     try:
-        for table in ("usage_events", "usage_events_by_period", "usage_events_by_customer"):
+        for table in (
+            "usage_events",
+            "usage_events_by_period",
+            "usage_events_by_customer",
+            "usage_events_by_metric",
+        ):
             count = client.query(f"SELECT count() FROM {table} FINAL").result_rows[0][0]
             assert count == len(records), table
     finally:
