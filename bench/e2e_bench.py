@@ -12,13 +12,14 @@ time, queueing included) from several clients, and prints per rate:
   ``GET /v1/events/{id}`` (about two sampled events per second, polled every 50 ms), p50/p99;
 * next to it the service's own freshness histogram (``quivly_streams_freshness_seconds``,
   ingress accepted -> row inserted) over the same interval, from the worker's ``/metrics``;
-* p95 of whole-organization searches (``POST /v1/events/search`` without a customer) and of
-  usage queries (``POST /v1/usage/query``, day windows over the last 30 days, totals per metric)
-  running alongside, one at a time.
+* on the best rate's second run, p95 of whole-organization searches (``POST /v1/events/search``
+  without a customer) and of usage queries (``POST /v1/usage/query``, day windows over the last
+  30 days, totals per metric) running alongside, one at a time.
 
 The floor, measured in the same run before the first rate: one batch every 2 s (the pipeline's
 latency without load). Between rates the worker's lag drains. It reports the highest rate whose
-external freshness p99 stays under 1 s.
+external freshness p99 stays under 1 s, then runs that rate again with the reads alongside (the
+line ``<rate>+rd``): the reads share ClickHouse with the sink's inserts.
 
     .venv/bin/python bench/e2e_bench.py --rates 2000,5000,10000 --duration 20 --clients 8
     .venv/bin/python bench/e2e_bench.py --rates 5000 --duration 20 --profile /tmp/profiles  # py-spy
@@ -405,15 +406,14 @@ async def run(args: argparse.Namespace, stack: Stack, api_key: str) -> None:
             "service histogram p50 / p99 | search p95, usage query p95 | errors",
             flush=True,
         )
-        floor = await bench.run_level(500, 10.0, reads=True)  # one batch every 2 s
+        floor = await bench.run_level(500, 10.0, reads=False)  # one batch every 2 s
         print_level(floor, "floor")
         await bench.wait_drained()
         results: list[Level] = []
         for rate in args.rates:
-            spies = (
-                profile(stack, args.duration, args.profile) if args.profile and rate == args.rates[-1] else []
-            )
-            level = await bench.run_level(rate, args.duration, reads=True)
+            last = rate == args.rates[-1]
+            spies = profile(stack, args.duration, args.profile) if args.profile and last else []
+            level = await bench.run_level(rate, args.duration, reads=False)
             for spy in spies:
                 spy.wait(timeout=args.duration + 60)
             print_level(level)
@@ -423,16 +423,25 @@ async def run(args: argparse.Namespace, stack: Stack, api_key: str) -> None:
         good = [
             lvl for lvl in results if not lvl.failed and percentile(lvl.freshness, 0.99) < FRESHNESS_SLO_S
         ]
+        best = max(good, key=lambda lvl: lvl.rate) if good else min(results, key=lambda lvl: lvl.rate)
+        # The same rate again with whole-organization searches and usage queries running alongside.
+        alongside = await bench.run_level(best.rate, args.duration, reads=True)
+        print_level(alongside, f"{best.rate}+rd")
         if good:
-            best = max(good, key=lambda lvl: lvl.rate)
             print(
                 f"\nhighest rate with freshness p99 < {FRESHNESS_SLO_S:g} s: {best.rate:,} events/s offered, "
-                f"{best.accepted_per_s:,.0f} accepted/s; alongside it searches p95 "
-                f"{ms(percentile(best.searches, 0.95))}, "
-                f"usage queries p95 {ms(percentile(best.usage_queries, 0.95))}"
+                f"{best.accepted_per_s:,.0f} accepted/s"
             )
         else:
-            print(f"\nno rate kept freshness p99 under {FRESHNESS_SLO_S:g} s")
+            print(
+                f"\nno rate kept freshness p99 under {FRESHNESS_SLO_S:g} s; reads measured at {best.rate:,}/s"
+            )
+        print(
+            f"at {best.rate:,}/s with reads alongside: "
+            f"searches p95 {ms(percentile(alongside.searches, 0.95))}, "
+            f"usage queries p95 {ms(percentile(alongside.usage_queries, 0.95))}, "
+            f"freshness p99 {ms(percentile(alongside.freshness, 0.99))}"
+        )
     finally:
         await bench.close()
 
