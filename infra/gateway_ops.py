@@ -28,6 +28,7 @@ from infra.gateway import create_app as create_public_app
 class GatewayOpsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUIVLY_GATEWAY_", extra="ignore")
 
+    # Port of the gateway's own /health/* and /metrics (never served on its public port).
     ops_port: int = Field(default=8010, ge=1, le=65535)
 
 

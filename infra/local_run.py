@@ -74,6 +74,7 @@ class LocalRunSettings(BaseSettings):
     ingress_port: int = 8001
     query_port: int = 8002
     streams_web_port: int = 6066
+    # The gateway's /health/* and /metrics port in the local run.
     gateway_ops_port: int = 8010
     broker_port: int = 9092
     clickhouse_port: int = 8123

@@ -107,11 +107,17 @@ def fetch(client: httpx.Client, name: str, url: str) -> ComponentStatus:
 class StatusSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUIVLY_STATUS_", extra="ignore")
 
+    # Ingress base URL for `quivly status` (empty: the local run's ingress port).
     ingress_url: str = ""
+    # Query base URL (empty: the local run's query port).
     query_url: str = ""
-    streams_url: str = ""  # comma-separated: one URL per worker
+    # Streams workers' web URLs, comma-separated (empty: the local run's worker).
+    streams_url: str = ""
+    # The gateway's operations URL (empty: the local run's gateway ops port).
     gateway_url: str = ""
-    clickhouse_url: str = ""  # default: QUIVLY_CLICKHOUSE_URL, else the local run's endpoint
+    # ClickHouse holding the dead letters (empty: QUIVLY_CLICKHOUSE_URL, else the local run's endpoint).
+    clickhouse_url: str = ""
+    # Timeout of each request `quivly status` makes.
     timeout_s: float = 5.0
 
     def components(self) -> list[tuple[str, str]]:
