@@ -1,4 +1,4 @@
-.PHONY: run test setup lint format typecheck unit integration bench-ingress bench-streams bench-query clean
+.PHONY: run test setup lint format typecheck unit integration bench-ingress bench-streams bench-query bench-usage clean
 
 # Fresh machine → whole service running locally (Ctrl-C stops everything).
 run:
@@ -36,6 +36,9 @@ bench-streams:
 
 bench-query:
 	.venv/bin/python bench/query_bench.py
+
+bench-usage:
+	.venv/bin/python bench/usage_bench.py
 
 clean:
 	rm -rf .quivly test-artifacts .pytest_cache .mypy_cache .ruff_cache

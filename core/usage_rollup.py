@@ -23,13 +23,14 @@ How a query is answered (``rollup_page``), all in ClickHouse:
 from __future__ import annotations
 
 import math
+import time
 import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -560,11 +561,12 @@ def resolve_external_ids(org_id: str, external_ids: Sequence[str]) -> Statement:
 # --- answering ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class UsageWindow:
-    start: datetime
-    end: datetime
-    value: float
+class UsageWindow(TypedDict):
+    """One window as the API answers it (built once, in that shape)."""
+
+    start: str  # RFC 3339, UTC, Z
+    end: str
+    value: int | float  # an integral value is an int (prints without .0)
     periods: int
 
 
@@ -653,8 +655,11 @@ def _selected_customers(org_id: str, query: UsageQuery, run: Runner) -> tuple[li
 
 
 def series_from_rows(query: UsageQuery, rows: Sequence[Sequence[Any]]) -> list[UsageSeries]:
-    """Rows of ``rollup_page`` (ordered by series, then window) as series."""
+    """Rows of ``rollup_page`` (ordered by series, then window) as series. Window bounds are
+    formatted once per distinct instant (a page of 1,000 series shares a few)."""
     series: list[UsageSeries] = []
+    texts: dict[int, str] = {}
+    whole = (format_utc(query.start), format_utc(query.end)) if query.window_size is WindowSize.ALL else None
     current_index = None
     for metric_key, customer_id, props, rollup, start_s, end_s, value, periods, index, _ in rows:
         if index != current_index:
@@ -668,15 +673,18 @@ def series_from_rows(query: UsageQuery, rows: Sequence[Sequence[Any]]) -> list[U
                     windows=[],
                 )
             )
-        series[-1].windows.append(_window(query, int(start_s), int(end_s), float(value), int(periods)))
+        start, end = whole or (_utc_text(texts, int(start_s)), _utc_text(texts, int(end_s)))
+        series[-1].windows.append(
+            {"start": start, "end": end, "value": json_number(float(value)), "periods": int(periods)}
+        )
     return series
 
 
-def _window(query: UsageQuery, start_s: int, end_s: int, value: float, periods: int) -> UsageWindow:
-    if query.window_size is WindowSize.ALL:
-        return UsageWindow(query.start, query.end, value, periods)
-    start = _EPOCH + timedelta(seconds=start_s)
-    return UsageWindow(start, _EPOCH + timedelta(seconds=end_s), value, periods)
+def _utc_text(texts: dict[int, str], seconds: int) -> str:
+    text = texts.get(seconds)
+    if text is None:
+        text = texts[seconds] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    return text
 
 
 def _properties(names: Sequence[str], raw_values: Sequence[str]) -> dict[str, Any]:
@@ -697,13 +705,5 @@ def _series_json(series: UsageSeries) -> dict[str, Any]:
     if series.properties is not None:
         body["properties"] = series.properties
     body["rollup"] = series.rollup
-    body["windows"] = [
-        {
-            "start": format_utc(window.start),
-            "end": format_utc(window.end),
-            "value": json_number(window.value),
-            "periods": window.periods,
-        }
-        for window in series.windows
-    ]
+    body["windows"] = series.windows
     return body

@@ -104,7 +104,7 @@ def chart_series(result: UsageResult) -> list[ChartSeries]:
         label = series.metric_key + (
             f" · {series.customer_id}" if series.customer_id is not None else " · all"
         )
-        points = [(window.start.strftime("%Y-%m-%dT%H:%M:%SZ"), window.value) for window in series.windows]
+        points = [(window["start"], float(window["value"])) for window in series.windows]
         charted.append(ChartSeries(label, points))
     return charted
 
