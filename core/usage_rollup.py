@@ -227,7 +227,7 @@ def _timestamp(value: Any, _: str) -> datetime:
         raise ValueError(message)
     try:
         return as_utc(datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "zZ" else text))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: beyond year 9999 in UTC
         raise ValueError(message) from None
 
 

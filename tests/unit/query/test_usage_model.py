@@ -310,3 +310,7 @@ def test_more_than_the_windows_cap_is_a_422_on_window_size() -> None:
     with pytest.raises(UsageValidationError) as caught:
         run_usage_query("org1", query, run)
     assert [d["path"] for d in caught.value.details] == ["window_size"]
+
+
+def test_a_date_time_beyond_year_9999_in_utc_is_a_validation_error_not_a_crash() -> None:
+    assert paths_of({"from": "9999-12-31T23:59:59-23:59", "to": "9999-12-31T23:59:59Z"}) == ["from"]
