@@ -34,6 +34,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 import faust
 from faust.types import EventT, StreamT, TableT, TopicT
@@ -70,19 +71,42 @@ def register_agents(
             settings,
         )
         intake = Intake(stream, settings.batch_max_rows, settings.batch_max_seconds, settings.batch_linger_s)
-        while True:
-            try:
-                events = await intake.next_batch()
-            except StopAsyncIteration:  # Faust ends the channel when the stream stops
-                return
-            try:
-                plan = await batches.write(events)
-            except Exception as exc:
-                log.critical("a batch failed unexpectedly; stopping the worker (crash-only)", exc_info=True)
-                await app.crash(exc)
-                raise
-            intake.ack(events)
-            metrics.batch_acked(events, plan)
+        await run_batches(app, intake, batches)
+
+
+class Batches(Protocol):
+    async def next_batch(self) -> list[EventT]: ...
+    def ack(self, events: Sequence[EventT]) -> None: ...
+
+
+class Writer(Protocol):
+    async def write(self, events: list[EventT]) -> BatchPlan: ...
+
+
+class Crashable(Protocol):
+    async def crash(self, reason: BaseException) -> None: ...
+
+
+async def run_batches(app: Crashable, intake: Batches, batches: Writer) -> None:
+    """The agent's loop: take a batch, write it, ack it; crash-only on anything unexpected.
+
+    An error thrown into the channel or escaping a batch would otherwise end the agent, which
+    Faust restarts with the batch's events tracked but never acked (their partitions' commits
+    would stall for ever): the worker is stopped instead, and consumes them again after its
+    restart, in log order.
+    """
+    while True:
+        try:
+            events = await intake.next_batch()
+            plan = await batches.write(events)
+        except StopAsyncIteration:  # Faust ends the channel when the stream stops
+            return
+        except Exception as exc:
+            log.critical("the replace agent failed; stopping the worker (crash-only)", exc_info=True)
+            await app.crash(exc)
+            raise
+        intake.ack(events)
+        metrics.batch_acked(events, plan)
 
 
 class BatchWriter:
@@ -107,11 +131,12 @@ class BatchWriter:
                 for row in refused
             ]
             await send_dead_letters(letters, events, self._dead_letters, self._settings)
+            plan.dead_letters.extend(letters)  # counted as dead letters (metrics, quivly status)
         inserted = time.monotonic()
         await self._state.store(states_with_events(plan.states, events))
         log.info(
-            "batch: %d records, %d rows, %d replays, %d dead letters, %d refused; plan %.3f s, "
-            "insert %.3f s, table %.3f s",
+            "batch: %d records, %d rows, %d replays, %d dead letters (%d refused by ClickHouse); "
+            "plan %.3f s, insert %.3f s, table %.3f s",
             len(events),
             len(plan.rows),
             plan.replays,
