@@ -133,6 +133,14 @@ class Stack:
         token = re.search(r"admin token\s+(\S+)", "".join(self.output))
         assert token, "".join(self.output)
         self.admin_token = token.group(1)
+        while time.monotonic() < deadline:  # the worker has its partitions and its table state
+            try:
+                if httpx.get(f"{self.worker_url}/health/ready", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("the streams worker did not become ready")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

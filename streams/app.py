@@ -16,7 +16,7 @@ def create_app(kafka: KafkaSettings, streams: StreamsSettings) -> faust.App:
         store=streams.store_url,
         datadir=str(streams.data_dir),
         autodiscover=False,
-        web_enabled=True,  # the operations endpoints (streams.ops), on web_port
+        web_enabled=False,  # the operations endpoints are streams.ops's server, on web_port
         web_host="127.0.0.1",
         web_port=streams.web_port,
         topic_partitions=kafka.partitions,

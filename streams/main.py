@@ -45,8 +45,8 @@ def build_worker(
         streams,
     )
     register_dead_letter_recorder(app, dead_letters, DeadLetterTable(clickhouse, streams))
-    register_ops(app, kafka, clickhouse, streams)
-    return faust.Worker(app, loglevel=streams.log_level.upper(), **worker_options(streams))  # type: ignore[arg-type]
+    ops_server = register_ops(app, kafka, clickhouse, streams)  # started before the app: live during restores
+    return faust.Worker(app, ops_server, loglevel=streams.log_level.upper(), **worker_options(streams))  # type: ignore[arg-type]
 
 
 def run_worker(web_port: int | None = None, data_dir: Path | None = None) -> None:

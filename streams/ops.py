@@ -1,10 +1,12 @@
 """The worker's operations server and background measurements, through Faust's public API only.
 
-``register_ops`` serves ``/health/live``, ``/health/ready`` and ``/metrics`` on the worker's web
-port (``faust.contrib.asgi.serve_asgi``: uvicorn on the worker's own loop, started once the app
-is up, after the first table restore), and adds two app tasks: the consumer lag per assigned
-partition every second (``Consumer.assignment``/``highwater``/``position``); a sensor and the
-``on_rebalance_complete`` signal time every rebalance with its table-state restore.
+``register_ops`` builds the server of ``/health/live``, ``/health/ready`` and ``/metrics`` on the
+worker's web port (``faust.contrib.asgi.AsgiService``: uvicorn on the worker's own loop), which
+``faust.Worker`` starts *before* the app: it answers while the table state is restored (ready
+then says ``table_state: restoring ...``; Faust's own web server stays off). It also adds an app
+task, the consumer lag per assigned partition every second
+(``Consumer.assignment``/``highwater``/``position``), and a sensor with the
+``on_rebalance_complete`` signal that times every rebalance with its table-state restore.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from typing import Any
 
 import faust
-from faust.contrib.asgi import serve_asgi
+from faust.contrib.asgi import AsgiService
 from faust.sensors import Sensor
 from faust.types import AppT
 
@@ -32,16 +34,15 @@ LAG_INTERVAL_S = 1.0
 
 def register_ops(
     app: faust.App, kafka: KafkaSettings, clickhouse: ClickHouseSettings, streams: StreamsSettings
-) -> None:
+) -> AsgiService:
+    """Adds the measurements to ``app``; returns the operations server, for ``faust.Worker``."""
     ops = OpsSettings()
-    checks = readiness_checks(app, kafka, clickhouse, ops)
-    serve_asgi(
-        app,
-        ops_app("streams", checks, ops),
+    timer = RestoreTimer()
+    server = AsgiService(
+        ops_app("streams", readiness_checks(app, timer, kafka, clickhouse, ops), ops),
         host=ops.bind_host,
         port=streams.web_port,
-        log_config=None,
-        access_log=False,
+        uvicorn_options={"log_config": None, "access_log": False},
     )
 
     @app.task
@@ -50,9 +51,9 @@ def register_ops(
             await asyncio.sleep(LAG_INTERVAL_S)
             await update_lag(app, kafka.usage_topic)
 
-    timer = RestoreTimer()
     app.sensors.add(timer)
     app.on_rebalance_complete.connect(timer.on_rebalance_complete)
+    return server
 
 
 class RestoreTimer(Sensor):
@@ -60,6 +61,7 @@ class RestoreTimer(Sensor):
     sends ``on_rebalance_complete`` once the restore from the changelog is done)."""
 
     rebalance_started_at: float | None = None
+    restored_once = False  # the first assignment's table state is restored: the worker works
 
     def on_rebalance_start(self, app: AppT) -> dict[str, Any]:
         self.rebalance_started_at = time.monotonic()
@@ -69,12 +71,19 @@ class RestoreTimer(Sensor):
         if self.rebalance_started_at is not None:
             metrics.RESTORE_SECONDS.observe(time.monotonic() - self.rebalance_started_at)
             self.rebalance_started_at = None
+        self.restored_once = True
 
 
 def readiness_checks(
-    app: faust.App, kafka: KafkaSettings, clickhouse: ClickHouseSettings, ops: OpsSettings
+    app: faust.App,
+    timer: RestoreTimer,
+    kafka: KafkaSettings,
+    clickhouse: ClickHouseSettings,
+    ops: OpsSettings,
 ) -> dict[str, Check]:
     async def table_state() -> None:
+        if not timer.restored_once:
+            raise NotReady("waiting for partitions and the first table-state restore")
         if app.in_recovery:
             raise NotReady("restoring table state from the changelog")
 

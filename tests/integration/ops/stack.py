@@ -102,7 +102,19 @@ class LocalStack:
         token = re.search(r"admin token\s+(\S+)", text)
         assert key and token, text
         self.api_key, self.admin_token = key.group(1), token.group(1)
-        wait_for_port(self.ports["streams"], timeout_s=60)  # served once the table state is restored
+        self.wait_ready(f"http://127.0.0.1:{self.ports['streams']}", timeout_s=90)
+
+    def wait_ready(self, url: str, timeout_s: float) -> None:
+        """Until ``url``'s readiness is 200 (the streams worker: its partitions and table state)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"{url} not ready after {timeout_s} s")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
