@@ -5,7 +5,8 @@ for one organization (1,000 customers x 10 metrics x N/10,000 days from 2024-01-
 replaced by a second version that is not merged), hourly values for 200 customers over
 October-November 2025, and other organizations' data, with ``INSERT ... SELECT FROM numbers()``.
 Then measures each scenario through HTTP and, alternately in the same run, its SQL issued directly
-with clickhouse-connect (the same statements, the floor).
+with clickhouse-connect (the same statements, the floor), with the CPU time ClickHouse and the query
+service spent per request (what a request costs, whatever else loads the machine).
 
     .venv/bin/python bench/usage_bench.py                      # 10 million daily values
     .venv/bin/python bench/usage_bench.py --values 1000000 --requests 20
@@ -14,6 +15,7 @@ with clickhouse-connect (the same statements, the floor).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.api_keys import generate_api_key, hash_api_key
 from core.clickhouse import make_client
+from core.names import USAGE_EVENTS, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC
 from core.settings import ClickHouseSettings
 from core.usage_rollup import Statement, run_usage_query, validate_usage_query
 from infra.local_components import LocalClickHouse
@@ -148,21 +151,36 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_pair(
-    first: Callable[[int], Any], second: Callable[[int], Any], requests: int, warmup: int = 3
-) -> tuple[list[float], list[float]]:
+    first: Callable[[int], Any],
+    second: Callable[[int], Any],
+    requests: int,
+    pids: Sequence[int],
+    warmup: int = 3,
+) -> tuple[list[float], list[float], float, float]:
     """Both actions alternately, request by request, so that both see the same load of the shared
-    machine: their ratio is meaningful even when the absolute figures drift."""
+    machine: their ratio is meaningful even when the absolute figures drift. Also the CPU time the
+    processes ``pids`` (ClickHouse, the query service) spent per request of each action: what a
+    request costs, whatever the load."""
     for i in range(warmup):
         first(i)
         second(i)
     samples: tuple[list[float], list[float]] = ([], [])
+    cpu = [0.0, 0.0]
     for i in range(requests):
-        for action, into in ((first, samples[0]), (second, samples[1])):
+        for index, (action, into) in enumerate(((first, samples[0]), (second, samples[1]))):
+            cpu_before = sum(cpu_seconds(pid) for pid in pids)
             start = time.perf_counter()
             action(i + warmup)
             into.append((time.perf_counter() - start) * 1000)
-    return samples
+            cpu[index] += sum(cpu_seconds(pid) for pid in pids) - cpu_before
+    return samples[0], samples[1], 1000 * cpu[0] / requests, 1000 * cpu[1] / requests
 
 
 def main() -> None:
@@ -205,6 +223,9 @@ def main() -> None:
                 [[ORG, "metric_1", "max", 1], [ORG, "metric_2", "last", 1]],
                 column_names=["org_id", "metric_key", "rollup", "version"],
             )
+        for table in (USAGE_EVENTS, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC):
+            # The replacements stay unmerged while measuring (and no merge eats CPU meanwhile).
+            client.command(f"SYSTEM STOP MERGES {table}")
         stored = client.command(f"SELECT count() FROM usage_events WHERE org_id = '{ORG}'")
         parts = client.command(
             "SELECT count() FROM system.parts WHERE database = 'quivly_bench' AND active "
@@ -220,7 +241,8 @@ def main() -> None:
         command = [sys.executable, "-m", "uvicorn", "query.main:create_app", "--factory", "--port", str(port)]
         service = start_process([*command, "--log-level", "warning"], work / "query.log", env=env)
         wait_for_port(port, timeout_s=30, process=service)
-        run_scenarios(client, f"http://127.0.0.1:{port}", api_key, args)
+        pids = (clickhouse.process.pid, service.pid)
+        run_scenarios(client, f"http://127.0.0.1:{port}", api_key, args, pids)
         command_line = f"--values {args.values} --requests {args.requests}"
         print(f"\nreproduce: .venv/bin/python bench/usage_bench.py {command_line}")
     finally:
@@ -231,7 +253,9 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Namespace) -> None:
+def run_scenarios(
+    client: Any, base_url: str, api_key: str, args: argparse.Namespace, pids: tuple[int, int]
+) -> None:
     def run(statement: Statement) -> Sequence[Sequence[Any]]:
         return list(client.query(statement.sql, parameters=statement.parameters).result_rows)
 
@@ -252,21 +276,29 @@ def run_scenarios(client: Any, base_url: str, api_key: str, args: argparse.Names
             def direct(i: int, bodies: list[dict[str, Any]] = bodies) -> None:
                 run_usage_query(ORG, validate_usage_query(bodies[i]), run)
 
-            print_row(name, *timed_pair(over_http, direct, args.requests), windows)
+            print_row(name, *timed_pair(over_http, direct, args.requests, pids), windows)
 
 
 HEADER = (
     f"\n{'scenario':44} {'HTTP p50':>9} {'HTTP p95':>9} {'direct p50':>11} {'direct p95':>11} "
-    f"{'p95 ratio':>9} {'windows':>8}"
+    f"{'p95 ratio':>9} {'CPU HTTP':>9} {'CPU direct':>10} {'windows':>8}"
 )
 
 
-def print_row(name: str, http_ms: list[float], direct_ms: list[float], windows: list[int]) -> None:
+def print_row(
+    name: str,
+    http_ms: list[float],
+    direct_ms: list[float],
+    cpu_http: float,
+    cpu_direct: float,
+    windows: list[int],
+) -> None:
     h50, h95 = percentiles(http_ms)
     d50, d95 = percentiles(direct_ms)
     shown = f"{int(statistics.median(windows)):,}" if windows else "-"
     print(
-        f"{name:44} {h50:7.1f}ms {h95:7.1f}ms {d50:9.1f}ms {d95:9.1f}ms {h95 / d95:8.2f}x {shown:>8}",
+        f"{name:44} {h50:7.1f}ms {h95:7.1f}ms {d50:9.1f}ms {d95:9.1f}ms {h95 / d95:8.2f}x "
+        f"{cpu_http:7.1f}ms {cpu_direct:8.1f}ms {shown:>8}",
         flush=True,
     )
 
