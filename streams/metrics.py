@@ -32,8 +32,8 @@ REGISTRY.register(
 )
 RECORDS = Counter(
     "quivly_streams_records",
-    "Records consumed by outcome: applied (row written), replayed (already applied, skipped), "
-    "dead_lettered (can never be processed; sent to the dead-letter topic).",
+    "Records consumed by outcome: applied (row inserted into ClickHouse), replayed (already applied, "
+    "skipped), dead_lettered (undecodable or refused by ClickHouse; sent to the dead-letter topic).",
     ["outcome"],
 )
 for outcome in ("applied", "replayed", "dead_lettered"):
@@ -87,6 +87,7 @@ class _Plan(Protocol):
 def inserted(rows: Sequence[Sequence[Any]], started: float) -> None:
     """After ClickHouse acknowledged ``rows`` (``started``: ``time.monotonic()`` before the first try)."""
     INSERT_LATENCY.observe(time.monotonic() - started)
+    RECORDS.labels("applied").inc(len(rows))  # here, not per batch: rows ClickHouse refused are not
     now_us = time.time() * 1_000_000
     column = _INGESTED_AT
     FRESHNESS.observe_many([(now_us - row[column]) / 1_000_000 for row in rows])
@@ -97,8 +98,8 @@ def insert_failed() -> None:
 
 
 def batch_acked(events: Sequence[_Event], plan: _Plan) -> None:
-    """After a batch's events were acked: its outcomes, its size, the partitions' acked offsets."""
-    RECORDS.labels("applied").inc(len(plan.rows))
+    """After a batch's events were acked: replays, dead letters (ClickHouse's refusals included),
+    its size, the partitions' acked offsets."""
     RECORDS.labels("replayed").inc(plan.replays)
     RECORDS.labels("dead_lettered").inc(len(plan.dead_letters))
     BATCH_RECORDS.observe(len(events))
