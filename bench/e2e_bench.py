@@ -12,6 +12,9 @@ time, queueing included) from several clients, and prints per rate:
   ``GET /v1/events/{id}`` (about two sampled events per second, polled every 50 ms), p50/p99;
 * next to it the service's own freshness histogram (``quivly_streams_freshness_seconds``,
   ingress accepted -> row inserted) over the same interval, from the worker's ``/metrics``;
+* the CPU time each component spent per 1000 accepted events (from ``/proc``, the level's
+  sinking included) and the rate one whole core would give it: what limits the pipeline
+  whatever else runs on the machine;
 * on the best rate's second run, p95 of whole-organization searches (``POST /v1/events/search``
   without a customer) and of usage queries (``POST /v1/usage/query``, day windows over the last
   30 days, totals per metric) running alongside, one at a time.
@@ -72,6 +75,24 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def ms(value: float) -> str:
     return "-" if math.isnan(value) else f"{value * 1000:,.0f} ms"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+ROLES = {
+    "gateway": "gateway",
+    "serve-ingress": "ingress",
+    "streams-worker": "streams",
+    "chdb-server": "clickhouse",
+    "serve-query": "query",
+}
 
 
 # ---------------------------------------------------------------------------------------- stack
@@ -229,6 +250,8 @@ class Level:
     service_rows: int = 0
     elapsed_s: float = 0.0
     last_ack: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # component -> CPU seconds during the level
+    drain_s: float = 0.0
 
     @property
     def accepted_per_s(self) -> float:
@@ -254,6 +277,8 @@ class Bench:
     async def run_level(self, rate: int, duration_s: float, reads: bool) -> Level:
         level = Level(rate, duration_s)
         before = await self.freshness_buckets()
+        pids = self.stack.service_pids()
+        cpu_before = {role: cpu_seconds(pid) for role, pid in pids.items()}
         batches = max(1, round(rate * duration_s / BATCH))
         interval = duration_s / batches
         sample_every = max(1, round(rate / BATCH / SAMPLES_PER_S))
@@ -274,6 +299,8 @@ class Bench:
         stop_reads.set()
         await asyncio.gather(*readers)
         after = await self.freshness_buckets()
+        level.drain_s = await self.wait_drained()  # CPU of the level's events, their sinking included
+        level.cpu_s = {ROLES[role]: cpu_seconds(pid) - cpu_before[role] for role, pid in pids.items()}
         bounds = [float(le) for le in after if le != "+Inf"]
         counts: list[int] = []
         previous = 0
@@ -392,6 +419,23 @@ def profile(stack: Stack, seconds: float, directory: Path) -> list[subprocess.Po
     return spies
 
 
+def print_cpu(level: Level) -> None:
+    """CPU per 1000 accepted events per component, and the rate one whole core would allow it."""
+    if not level.accepted:
+        return
+    parts = []
+    for name in ROLES.values():
+        spent = level.cpu_s.get(name, math.nan)
+        per_thousand = spent * 1000 / level.accepted
+        ceiling = 1.0 / (spent / level.accepted) if spent > 0 else math.inf
+        parts.append(f"{name} {per_thousand * 1000:,.0f} ms ({ceiling:,.0f}/s)")
+    print(
+        f"         lag 0 again {level.drain_s:.1f} s after the last sample; "
+        "CPU per 1000 events (one-core ceiling): " + ", ".join(parts),
+        flush=True,
+    )
+
+
 def print_level(level: Level, label: str = "") -> None:
     push = f"{ms(percentile(level.latencies, 0.5)):>8} {ms(percentile(level.latencies, 0.99)):>9}"
     outside = f"{ms(percentile(level.freshness, 0.5)):>8} {ms(percentile(level.freshness, 0.99)):>9}"
@@ -416,7 +460,7 @@ async def run(args: argparse.Namespace, stack: Stack, api_key: str) -> None:
         )
         floor = await bench.run_level(500, 10.0, reads=False)  # one batch every 2 s
         print_level(floor, "floor")
-        await bench.wait_drained()
+        print_cpu(floor)
         results: list[Level] = []
         for rate in args.rates:
             last = rate == args.rates[-1]
@@ -425,8 +469,7 @@ async def run(args: argparse.Namespace, stack: Stack, api_key: str) -> None:
             for spy in spies:
                 spy.wait(timeout=args.duration + 60)
             print_level(level)
-            drained = await bench.wait_drained()
-            print(f"         lag drained {drained:.1f} s after the last push", flush=True)
+            print_cpu(level)
             results.append(level)
         good = [
             lvl for lvl in results if not lvl.failed and percentile(lvl.freshness, 0.99) < FRESHNESS_SLO_S
@@ -435,6 +478,7 @@ async def run(args: argparse.Namespace, stack: Stack, api_key: str) -> None:
         # The same rate again with whole-organization searches and usage queries running alongside.
         alongside = await bench.run_level(best.rate, args.duration, reads=True)
         print_level(alongside, f"{best.rate}+rd")
+        print_cpu(alongside)
         if good:
             print(
                 f"\nhighest rate with freshness p99 < {FRESHNESS_SLO_S:g} s: {best.rate:,} events/s offered, "
