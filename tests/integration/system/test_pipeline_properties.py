@@ -25,7 +25,7 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from core.api_keys import hash_api_key
@@ -94,20 +94,31 @@ def properties(draw: st.DrawFn) -> dict[str, Any] | None:
     base: dict[str, Any] = draw(st.dictionaries(KEYS, JSON_VALUES, max_size=4))
     if len(_canonical(base)) > MAX_PROPERTIES_BYTES - 200:
         base = {}
-    if kind == "deep":  # exactly the accepted depth (the properties object is level 1)
-        node: Any = draw(SCALARS)
-        for _ in range(PROPERTIES_MAX_DEPTH - 1):
-            node = [node] if draw(st.booleans()) else {draw(KEYS): node}
-        return {"deep": node} if len(_canonical({"deep": node})) <= MAX_PROPERTIES_BYTES else base
-    if kind == "full":  # exactly the size limit, multi-byte characters included
-        base["pad"] = ""
-        filler = draw(st.sampled_from(["x", "é", "😀", "\x00"]))
-        while len(_canonical(base)) + len(_canonical(filler)) - 2 <= MAX_PROPERTIES_BYTES:
-            base["pad"] += filler
-        while len(_canonical(base)) < MAX_PROPERTIES_BYTES:
-            base["pad"] += "y"
-        assert len(_canonical(base)) == MAX_PROPERTIES_BYTES
+    if kind == "deep":
+        return _deep(draw(SCALARS), [draw(st.booleans()) for _ in range(PROPERTIES_MAX_DEPTH - 1)]) or base
+    if kind == "full":
+        return _padded(base, draw(st.sampled_from(["x", "é", "😀", "\x00"])))
     return base
+
+
+def _deep(leaf: Any, as_lists: list[bool]) -> dict[str, Any] | None:
+    """Exactly the accepted depth (the properties object is level 1), if it fits the size limit."""
+    node = leaf
+    for as_list in as_lists:
+        node = [node] if as_list else {"k": node}
+    deep = {"deep": node}
+    return deep if len(_canonical(deep)) <= MAX_PROPERTIES_BYTES else None
+
+
+def _padded(base: dict[str, Any], filler: str) -> dict[str, Any]:
+    """``base`` plus a ``pad`` string making it exactly the size limit (multi-byte fillers too)."""
+    padded = {**base, "pad": ""}
+    while len(_canonical(padded)) + len(_canonical(filler)) - 2 <= MAX_PROPERTIES_BYTES:
+        padded["pad"] += filler
+    while len(_canonical(padded)) < MAX_PROPERTIES_BYTES:
+        padded["pad"] += "y"
+    assert len(_canonical(padded)) == MAX_PROPERTIES_BYTES
+    return padded
 
 
 @st.composite
@@ -182,6 +193,38 @@ def _backfill() -> list[dict[str, Any]]:
 
 
 BATCHES = st.lists(events(), min_size=1, max_size=12)
+
+
+def _edge_batch() -> list[dict[str, Any]]:
+    """Every edge at least once, whatever hypothesis draws: both ends of the range in every
+    granularity, the extreme values, IDs and metric keys, full and deepest properties."""
+    values = [1e20, -1e20, 2**64, 2**64 + 1, 2**53 + 1, 5e-324, 1.7976931348623157e308, -0.0]
+    ids = sorted(EXTERNAL_IDS)
+    keys = ["nul\x00key", "😀" * 128, "\u202erlo\u05d0", "m" * 128]
+    properties: list[dict[str, Any]] = [
+        {"ints": [PROPERTY_INT_MAX, PROPERTY_INT_MIN, 2**53 + 1], "floats": [1e20, 5e-324, -0.0]},
+        _padded({"emoji": "😀"}, "😀"),
+        _padded({}, "\x00"),
+        _deep(None, [False] * (PROPERTIES_MAX_DEPTH - 1)) or {},
+        _deep(1e20, [True] * (PROPERTIES_MAX_DEPTH - 1)) or {},
+        {"\x00": "\u202e\u05d0\U0001f600", "": None},
+    ]
+    batch = []
+    for index, (granularity, moment) in enumerate(
+        (g.value, moment) for g in Granularity for moment in (TIMESTAMP_MIN[g.value], TIMESTAMP_MAX)
+    ):
+        batch.append(
+            {
+                "external_customer_id": ids[index % len(ids)],
+                "metric_key": keys[index % len(keys)],
+                "value": values[index % len(values)],
+                "granularity": granularity,
+                "event_type": "debit",
+                "timestamp": moment.astimezone(timezone(timedelta(hours=-23, minutes=-59))).isoformat(),
+                "properties": properties[index % len(properties)],
+            }
+        )
+    return batch
 
 
 def _body(batch: list[dict[str, Any]], escaped: bool) -> bytes:
@@ -381,12 +424,14 @@ def test_every_written_event_reads_back_exactly(stack: tuple[httpx.Client, httpx
     _backfill_reads_back(push, read)
 
     @settings(
-        max_examples=15,
+        max_examples=10,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     @given(batch=BATCHES, escaped=st.booleans())
+    @example(batch=_edge_batch(), escaped=False)
+    @example(batch=_edge_batch(), escaped=True)
     def pushed_batch_reads_back(batch: list[dict[str, Any]], escaped: bool) -> None:
         results = _push(push, batch, escaped)
         _wait_until_stored(read, _canary(push), _expected(batch, results))
