@@ -6,6 +6,7 @@ holds only these kinds of statements (``tests/unit/infra/test_migrate.py`` refus
 
 * ``CREATE TABLE / VIEW / MATERIALIZED VIEW IF NOT EXISTS`` and ``ALTER TABLE ... IF NOT EXISTS``:
   nothing happens the second time;
+* ``CREATE OR REPLACE VIEW``: the same view again;
 * ``ALTER TABLE ... MATERIALIZE INDEX``: rebuilds the index again, same result;
 * a backfill ``INSERT INTO t SELECT ...`` where ``t`` is a ``ReplacingMergeTree`` created in the
   same file: run again, it inserts every row a second time. The copies have the row's sorting key

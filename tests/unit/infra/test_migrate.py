@@ -67,7 +67,7 @@ def test_the_shipped_migrations_are_numbered_and_idempotent() -> None:
 
 
 _SAFE_TO_RUN_AGAIN = re.compile(
-    r"^(CREATE (TABLE|VIEW|MATERIALIZED VIEW) IF NOT EXISTS"
+    r"^(CREATE (TABLE|VIEW|MATERIALIZED VIEW) IF NOT EXISTS|CREATE OR REPLACE VIEW"
     r"|ALTER TABLE \w+ (ADD (INDEX|COLUMN) IF NOT EXISTS|MATERIALIZE INDEX)"
     r"|INSERT INTO (?P<table>\w+)\s+SELECT)",
     re.IGNORECASE,
