@@ -33,9 +33,21 @@ def period_start(moment: datetime, granularity: Granularity) -> datetime:
     return day.replace(day=1)
 
 
-def format_utc(moment: datetime) -> str:
-    """RFC 3339 with a ``Z`` suffix; microseconds only when present."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def format_utc(moment: datetime, milliseconds: bool = False) -> str:
+    """The one timestamp format of every answer: RFC 3339 in UTC with a ``Z`` suffix, microseconds
+    only when present; with ``milliseconds``, always exactly three fraction digits."""
     utc = as_utc(moment)
+    if milliseconds:
+        return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if utc.microsecond:
         return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch_micros(moment: datetime) -> int:
+    """Microseconds since 1970-01-01 UTC (exact: no float on the way)."""
+    delta = as_utc(moment) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -31,8 +31,8 @@ class ReplaceKey:
     period_start: str  # RFC 3339, UTC, "Z" suffix
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            [self.org_id, self.customer_id, self.metric_key, self.granularity, self.period_start]
+        return replace_key_bytes(
+            self.org_id, self.customer_id, self.metric_key, self.granularity, self.period_start
         )
 
     @classmethod
@@ -47,8 +47,7 @@ class ReplaceKey:
 
     def event_id(self) -> str:
         """A UUID derived from the key: same key, same ID, in every service and every run."""
-        digest = hashlib.blake2b(self.to_bytes(), digest_size=16).digest()
-        return str(uuid.UUID(bytes=digest))
+        return str(uuid.UUID(bytes=event_id_digest(self.to_bytes())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +75,7 @@ class UsageRecord:
         return self.key.event_id()
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"v": SCHEMA_VERSION, **asdict(self)})
+        return record_bytes(**asdict(self))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> UsageRecord:
@@ -118,6 +117,62 @@ def _checked_fields(payload: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def canonical_json(value: Any) -> bytes:
+    """Compact JSON with object keys sorted: how a JSON value is stored and compared (types kept)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def canonical_text(value: Any) -> str:
+    """``canonical_json`` as text."""
+    return canonical_json(value).decode("utf-8")
+
+
 def canonical_properties(properties: dict[str, Any] | None) -> str:
-    """Compact JSON with sorted keys: the stored form of ``properties`` (types kept)."""
-    return orjson.dumps(properties or {}, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    """The stored form of ``properties``: their canonical JSON text, ``{}`` when none."""
+    return canonical_text(properties or {})
+
+
+def replace_key_bytes(
+    org_id: str, customer_id: str, metric_key: str, granularity: str, period_start: str
+) -> bytes:
+    """The Kafka key of a record: the replace key as a compact JSON array (``ReplaceKey.to_bytes``)."""
+    return orjson.dumps([org_id, customer_id, metric_key, granularity, period_start])
+
+
+def event_id_digest(key_bytes: bytes) -> bytes:
+    """The 16 bytes of the event ID (a UUID) of the replace key encoded as ``key_bytes``."""
+    return hashlib.blake2b(key_bytes, digest_size=16).digest()
+
+
+def record_bytes(
+    *,
+    org_id: str,
+    customer_id: str,
+    external_customer_id: str,
+    metric_key: str,
+    granularity: str,
+    period_start: str,
+    value: float,
+    event_type: str,
+    created_at_us: int,
+    ingested_at_us: int,
+    properties: str,
+) -> bytes:
+    """The Kafka value of a record (``UsageRecord.to_bytes``): the one encoder of the wire format,
+    called directly on the push path to skip building the dataclass."""
+    return orjson.dumps(
+        {
+            "v": SCHEMA_VERSION,
+            "org_id": org_id,
+            "customer_id": customer_id,
+            "external_customer_id": external_customer_id,
+            "metric_key": metric_key,
+            "granularity": granularity,
+            "period_start": period_start,
+            "value": value,
+            "event_type": event_type,
+            "created_at_us": created_at_us,
+            "ingested_at_us": ingested_at_us,
+            "properties": properties,
+        }
+    )

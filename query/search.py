@@ -8,12 +8,13 @@ object), in the order of the fields below.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from core.periods import as_utc
+from core.periods import as_utc, epoch_micros
+from core.records import canonical_text
 from core.storage_bounds import DATETIME64_MAX, DATETIME64_MIN, MICROSECOND
 
 DEFAULT_LIMIT = 50
@@ -52,7 +53,7 @@ class PropertyFilter:
         canonical text is unique. Numbers (``200`` vs ``200.0``) and nested values (which may hold
         numbers) have several spellings, so only the key part is required for them.
         """
-        prefix = canonical_json(self.key) + ":"
+        prefix = canonical_text(self.key) + ":"
         if self.canonical_value[0] in '"tfn':
             return prefix + self.canonical_value
         return prefix
@@ -143,8 +144,7 @@ def _timestamp(value: Any) -> int:
         raise ValueError("must be an RFC 3339 date-time, e.g. 2026-06-11T09:30:00Z") from None
     except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC
         raise ValueError("must be between years 1 and 9999 in UTC") from None
-    micros = (moment - _EPOCH) // timedelta(microseconds=1)
-    return min(max(micros, _LOWEST_US), _HIGHEST_US)
+    return min(max(epoch_micros(moment), _LOWEST_US), _HIGHEST_US)
 
 
 def _integer(minimum: int, maximum: int) -> Any:
@@ -165,7 +165,7 @@ def _property_filters(value: Any) -> tuple[PropertyFilter, ...]:
     if len(value) > MAX_PROPERTY_FILTERS:
         raise ValueError(f"at most {MAX_PROPERTY_FILTERS} properties")
     try:
-        text = canonical_json(value)
+        text = canonical_text(value)
     except TypeError:  # nested deeper than orjson writes (stored properties are far shallower)
         raise ValueError("values nested this deep can never match a stored property") from None
     if len(text.encode("utf-8")) > MAX_PROPERTY_FILTERS_BYTES:
@@ -174,13 +174,8 @@ def _property_filters(value: Any) -> tuple[PropertyFilter, ...]:
     for key, wanted in value.items():
         if len(key) > MAX_PROPERTY_KEY_LENGTH:
             raise ValueError(f"property names are at most {MAX_PROPERTY_KEY_LENGTH} characters")
-        filters.append(PropertyFilter(key, canonical_json(wanted)))
+        filters.append(PropertyFilter(key, canonical_text(wanted)))
     return tuple(filters)
-
-
-def canonical_json(value: Any) -> str:
-    """The stored form of a JSON value: compact, object keys sorted (as ``canonical_properties``)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
 
 
 _CHECKS: tuple[tuple[str, Any], ...] = (

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import ApiError, validation_failed
+from core.periods import format_utc
 
 ROLLUPS = ("sum", "max", "min", "avg", "last")
 DEFAULT_ROLLUP = "sum"
@@ -51,11 +52,7 @@ def version_to_datetime(version: int) -> datetime:
 
 def iso_z(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with a ``Z`` suffix, millisecond precision."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if value is None else format_utc(value, milliseconds=True)
 
 
 # --------------------------------------------------------------------------------------- validation

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-import orjson
-
-from core.records import SCHEMA_VERSION, ReplaceKey
+from core.periods import Granularity, epoch_micros, format_utc, period_start
+from core.records import ReplaceKey, record_bytes
 from ingress.push.validation import ValidEvent
 
 REPORT_LIMIT = 100
 UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
 UNKNOWN_CUSTOMER_REASON = "external_customer_id is not recognized for this organization"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -53,11 +51,6 @@ class PushPlan:
         }
 
 
-def micros(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 class PeriodCache:
     """Period start (RFC 3339) per (granularity, hour bucket): buckets are shared by many events."""
 
@@ -65,24 +58,13 @@ class PeriodCache:
         self._cache: dict[tuple[str, int], str] = {}
 
     def period_start(self, moment: datetime, granularity: str) -> str:
-        hour = micros(moment) // 3_600_000_000
+        hour = epoch_micros(moment) // 3_600_000_000
         cache_key = (granularity, hour)
         cached = self._cache.get(cache_key)
         if cached is None:
-            cached = _period_start_text(moment, granularity)
+            cached = format_utc(period_start(moment, Granularity(granularity)))
             self._cache[cache_key] = cached
         return cached
-
-
-def _period_start_text(moment: datetime, granularity: str) -> str:
-    if granularity == "hourly":
-        return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:00:00Z"
-    day = moment.date()
-    if granularity == "weekly":
-        day -= timedelta(days=day.weekday())
-    elif granularity == "monthly":
-        day = day.replace(day=1)
-    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}T00:00:00Z"
 
 
 def plan_push(
@@ -93,7 +75,7 @@ def plan_push(
     received_at: datetime,
 ) -> PushPlan:
     """Resolves every event and builds the records (live mode) and the report."""
-    received_us = micros(received_at)
+    received_us = epoch_micros(received_at)
     periods = PeriodCache()
     customers: dict[str, str | None] = {}
     records: list[tuple[bytes, bytes]] = []
@@ -125,31 +107,21 @@ def plan_push(
         if index < REPORT_LIMIT:
             results.append(_matched_result(index, event, key, customer_id, period, live))
         if live:
-            value = _record_value(org_id, customer_id, event, period, micros(moment), received_us)
+            value = record_bytes(
+                org_id=org_id,
+                customer_id=customer_id,
+                external_customer_id=external_id,
+                metric_key=event.metric_key,
+                granularity=event.granularity,
+                period_start=period,
+                value=event.value,
+                event_type=event.event_type,
+                created_at_us=epoch_micros(moment),
+                ingested_at_us=received_us,
+                properties=event.properties,
+            )
             records.append((key_bytes, value))
     return PushPlan(live, records, len(events), matched, results, errors, list(unmatched_ids), metric_keys)
-
-
-def _record_value(
-    org_id: str, customer_id: str, event: ValidEvent, period: str, created_us: int, received_us: int
-) -> bytes:
-    """Exactly ``core.records.UsageRecord(...).to_bytes()``, without the dataclass round trip."""
-    return orjson.dumps(
-        {
-            "v": SCHEMA_VERSION,
-            "org_id": org_id,
-            "customer_id": customer_id,
-            "external_customer_id": event.external_customer_id,
-            "metric_key": event.metric_key,
-            "granularity": event.granularity,
-            "period_start": period,
-            "value": event.value,
-            "event_type": event.event_type,
-            "created_at_us": created_us,
-            "ingested_at_us": received_us,
-            "properties": event.properties,
-        }
-    )
 
 
 def _matched_result(

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from core.periods import Granularity
+from core.records import canonical_json
 from core.storage_bounds import (
     PROPERTIES_MAX_DEPTH,
     PROPERTY_INT_MAX,
@@ -197,7 +198,7 @@ def _fast_event(event: dict[str, Any]) -> ValidEvent | None:
     text = "{}"
     if properties:
         try:
-            raw = orjson.dumps(properties, option=orjson.OPT_SORT_KEYS)
+            raw = canonical_json(properties)
         except TypeError:
             return None
         if len(raw) > MAX_PROPERTIES_BYTES or _too_deep(raw, properties):
@@ -330,7 +331,7 @@ def _properties(value: Any, index: int, errors: list[FieldError]) -> str | None:
     if not value:
         return "{}"
     try:
-        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        text = canonical_json(value)
     except TypeError:
         errors.append(_unencodable_properties(value, path))
         return None

@@ -100,3 +100,40 @@ def test_api_keys_are_prefixed_random_and_hashed() -> None:
     assert hash_api_key(first) != first and len(hash_api_key(first)) == 64
     assert hashes_match(hash_api_key(first), hash_api_key(first))
     assert not hashes_match(hash_api_key(first), hash_api_key(second))
+
+
+def test_one_encoder_of_the_wire_format() -> None:
+    from core.records import UsageRecord, event_id_digest, record_bytes, replace_key_bytes
+
+    fields = {
+        "org_id": "o",
+        "customer_id": "c",
+        "external_customer_id": "x",
+        "metric_key": "m",
+        "granularity": "daily",
+        "period_start": "2026-06-11T00:00:00Z",
+        "value": 1.5,
+        "event_type": "credit",
+        "created_at_us": 1,
+        "ingested_at_us": 2,
+        "properties": '{"a":1}',
+    }
+    record = UsageRecord(**fields)  # type: ignore[arg-type]
+    assert record_bytes(**fields) == record.to_bytes()  # type: ignore[arg-type]
+    assert UsageRecord.from_bytes(record.to_bytes()) == record
+    key = replace_key_bytes("o", "c", "m", "daily", "2026-06-11T00:00:00Z")
+    assert key == record.key.to_bytes()
+    assert event_id_digest(key).hex() == record.event_id.replace("-", "")
+
+
+def test_one_timestamp_formatter_and_epoch_micros() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from core.periods import epoch_micros, format_utc
+
+    moment = datetime(2026, 6, 11, 11, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert format_utc(moment) == "2026-06-11T09:30:00Z"
+    assert format_utc(moment, milliseconds=True) == "2026-06-11T09:30:00.000Z"
+    assert format_utc(moment.replace(microsecond=5)) == "2026-06-11T09:30:00.000005Z"
+    assert epoch_micros(datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=UTC)) == 1_000_005
+    assert epoch_micros(datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)) == -1_000_000

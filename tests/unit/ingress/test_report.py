@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-from core.periods import Granularity, format_utc, period_start
+from core.periods import Granularity, epoch_micros, format_utc, period_start
 from core.records import ReplaceKey, UsageRecord
-from ingress.push.report import PeriodCache, micros, plan_push
+from ingress.push.report import PeriodCache, plan_push
 from ingress.push.validation import validate_body
 
 RECEIVED = datetime(2026, 6, 11, 9, 30, 15, 123000, tzinfo=UTC)
@@ -44,8 +44,8 @@ def test_records_match_the_shared_record_format_and_key() -> None:
         period_start="2026-06-08T00:00:00Z",
         value=300.0,
         event_type="debit",
-        created_at_us=micros(datetime(2026, 6, 11, 1, 15, tzinfo=UTC)),
-        ingested_at_us=micros(RECEIVED),
+        created_at_us=epoch_micros(datetime(2026, 6, 11, 1, 15, tzinfo=UTC)),
+        ingested_at_us=epoch_micros(RECEIVED),
         properties='{"code":200,"region":"us"}',
     )
     assert value == expected.to_bytes()
@@ -148,6 +148,6 @@ def test_default_timestamp_is_ingestion_time() -> None:
         RECEIVED,
     )
     record = UsageRecord.from_bytes(plan.records[0][1])
-    assert record.created_at_us == micros(RECEIVED)
+    assert record.created_at_us == epoch_micros(RECEIVED)
     assert record.period_start == "2026-06-11T09:00:00Z"
     assert ReplaceKey.from_bytes(plan.records[0][0]) == record.key

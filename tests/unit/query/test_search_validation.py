@@ -3,7 +3,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from query.search import SearchRequest, SearchValidationError, canonical_json, parse_search_body
+from core.records import canonical_text as canonical_json
+from query.search import SearchRequest, SearchValidationError, parse_search_body
 
 
 def paths(raw: bytes) -> list[str]:
