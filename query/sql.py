@@ -28,11 +28,10 @@ from core.names import (
     USAGE_EVENT_LOCATOR,
     USAGE_EVENTS,
     USAGE_EVENTS_BY_CUSTOMER,
-    USAGE_EVENTS_BY_PERIOD,
     USAGE_PROPERTY_SETS,
 )
 from core.periods import Granularity, period_start
-from query.paging import DAY_US
+from query.plan import plan_search
 from query.search import SearchRequest
 
 EVENT_COLUMNS = (
@@ -53,7 +52,6 @@ _COLUMNS = ", ".join(EVENT_COLUMNS)
 ORDERING = "ORDER BY created_at, toUInt128(event_id)"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_DATETIME = 2**32 - 1  # ClickHouse DateTime is seconds since the epoch as UInt32
-SHORT_RANGE_US = 2 * DAY_US
 
 
 @dataclass(frozen=True)
@@ -106,19 +104,6 @@ def _ordered_page(org_id: str, request: SearchRequest, extra_columns: str) -> St
     return Statement(sql, {**matches.parameters, "limit": request.limit, "offset": request.offset})
 
 
-def is_customer_scoped(request: SearchRequest) -> bool:
-    return request.customer_id is not None or request.external_customer_id is not None
-
-
-def is_bounded(request: SearchRequest) -> bool:
-    """Searches whose matches are few enough to be ordered as whole events in one query: a
-    customer's values, or a closed created_at range of at most two days (what the page of a longer
-    search reads and orders anyway: its days)."""
-    start, end = request.created_at_from_us, request.created_at_to_us
-    short_range = start is not None and end is not None and end - start < SHORT_RANGE_US
-    return is_customer_scoped(request) or short_range
-
-
 def _filter_columns(request: SearchRequest) -> str:
     """The columns the outer filters of ``_matches`` read (``created_at`` always: ordering)."""
     return "created_at, event_type" + (", properties" if request.property_filters else "")
@@ -151,16 +136,10 @@ def day_counts(org_id: str, request: SearchRequest, partitions: list[str]) -> St
     return Statement(sql, matches.parameters)
 
 
-def is_profiled(request: SearchRequest) -> bool:
-    """Searches whose counts partition profiles answer (``query.count_cache.PartitionProfile``):
-    all but those scoped to a customer (whose values are few, and counted with the page)."""
-    return not is_customer_scoped(request)
-
-
 def partition_profiles(org_id: str, partitions: list[str], max_keys: int) -> Statement:
     """Per partition, the current values of the organization per (metric, event_type, properties
     hash) and UTC day of created_at (days and counts as two aligned arrays): the counts of every
-    search of ``is_profiled`` from one read. At most ``max_keys`` rows per partition."""
+    profiled search (``query.plan``) from one read. At most ``max_keys`` rows per partition."""
     columns = "period_start, metric_key, created_at, event_type, properties"
     matches = _matches(org_id, SearchRequest(), columns, partitions, USAGE_EVENTS)
     per_day = (
@@ -230,7 +209,8 @@ def _matches(
         outer.append("created_at <= fromUnixTimestamp64Micro({created_at_to:Int64}, 'UTC')")
         params["created_at_to"] = request.created_at_to_us
     outer.extend(_property_conditions(request, params))
-    sql = f"SELECT {columns} FROM {table or _table_for(request)} FINAL WHERE {' AND '.join(inner)}"
+    table = table or plan_search(request, profiles_on=False).table
+    sql = f"SELECT {columns} FROM {table} FINAL WHERE {' AND '.join(inner)}"
     if outer:
         sql = f"SELECT * FROM ({sql}) WHERE {' AND '.join(outer)}"  # the inner query's columns
     return Statement(sql, params)
@@ -271,15 +251,6 @@ def _property_conditions(request: SearchRequest, params: dict[str, Any]) -> list
         params[f"pk{index}"] = wanted.key
         params[f"pv{index}"] = '{"v":' + wanted.canonical_value + "}"
     return conditions
-
-
-def _table_for(request: SearchRequest) -> str:
-    """A customer's values are contiguous in ``usage_events_by_customer`` (yearly partitions, small
-    granules); other searches read ``usage_events_by_period``, where the values of a time range are
-    a few contiguous ranges."""
-    if is_customer_scoped(request):
-        return USAGE_EVENTS_BY_CUSTOMER
-    return USAGE_EVENTS_BY_PERIOD
 
 
 def _customer_of_external_id() -> str:

@@ -15,6 +15,7 @@ from query.count_cache import (
 )
 from query.events import event_from_row
 from query.paging import page_window, partitions_in_range, split_days
+from query.plan import SearchPlan, plan_search
 from query.search import DEFAULT_LIMIT, SearchRequest
 from query.settings import QuerySettings
 
@@ -74,12 +75,10 @@ class EventStore:
         return event_from_row(rows[0]) if rows else None
 
     def search(self, org_id: str, request: SearchRequest) -> SearchPage:
-        if sql.is_bounded(request):
+        plan = plan_search(request, profiles_on=self._caches.profiles.capacity > 0)
+        if plan.one_step:
             return self._search_in_one_step(org_id, request)
-        return self._search_in_two_steps(org_id, request)
-
-    def _profiled(self, request: SearchRequest) -> bool:
-        return self._caches.profiles.capacity > 0 and sql.is_profiled(request)
+        return self._search_in_two_steps(org_id, request, plan)
 
     def _search_in_one_step(self, org_id: str, request: SearchRequest) -> SearchPage:
         """Few matches (a customer's values, a short time range): whole events in one query."""
@@ -87,11 +86,11 @@ class EventStore:
         events = [event_from_row(row[:-1]) for row in rows]
         return SearchPage(events, self._total(org_id, request, rows))
 
-    def _search_in_two_steps(self, org_id: str, request: SearchRequest) -> SearchPage:
+    def _search_in_two_steps(self, org_id: str, request: SearchRequest, plan: SearchPlan) -> SearchPage:
         """Possibly millions of matches. Count them per day of created_at (the exact total, no
         sort; cached per partition), then read and order only the days holding the page, in the
         period-ordered copy (a few contiguous ranges)."""
-        counts = self._day_counts(org_id, request)
+        counts = self._day_counts(org_id, request, plan.profiled)
         total = sum(count for _, count in counts)
         window = page_window(counts, request.offset, request.limit)
         if window is None:
@@ -106,7 +105,7 @@ class EventStore:
         rows = self._rows(sql.page_of_matches(org_id, narrowed))
         return SearchPage([event_from_row(row) for row in rows], total)
 
-    def _day_counts(self, org_id: str, request: SearchRequest) -> list[tuple[Any, int]]:
+    def _day_counts(self, org_id: str, request: SearchRequest, profiled: bool) -> list[tuple[Any, int]]:
         """Matches per day: from the partitions' profiles where they answer the request, otherwise
         per search; cached partitions as they were, the others (parts changed) counted now. Only
         the partitions the created_at range can reach are read."""
@@ -114,7 +113,7 @@ class EventStore:
         reachable = partitions_in_range(sorted(every), request.created_at_from_us, request.created_at_to_us)
         fingerprints = {partition: every[partition] for partition in reachable}
         pieces: list[DayCounts] = []
-        if self._profiled(request):
+        if profiled:
             profiles = self._profiles(org_id, fingerprints)
             pieces += self._profiled_counts(org_id, request, profiles)
             fingerprints = {p: f for p, f in fingerprints.items() if p not in profiles}

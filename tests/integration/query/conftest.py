@@ -13,13 +13,20 @@ from fastapi.testclient import TestClient
 
 from core.api_keys import generate_api_key, hash_api_key
 from core.clickhouse import make_client
-from core.names import API_KEYS, CUSTOMER_EXTERNAL_IDS, USAGE_EVENT_COLUMNS, USAGE_EVENTS
+from core.names import (
+    API_KEYS,
+    CUSTOMER_EXTERNAL_IDS,
+    USAGE_EVENT_COLUMNS,
+    USAGE_EVENT_LOCATOR,
+    USAGE_EVENTS,
+    USAGE_EVENTS_BY_CUSTOMER,
+    USAGE_EVENTS_BY_PERIOD,
+)
 from core.periods import Granularity, format_utc, period_start
 from core.records import ReplaceKey, canonical_properties
 from core.settings import ClickHouseSettings
 from query.main import create_app
 from query.settings import QuerySettings
-from query.sql import USAGE_EVENT_LOCATOR, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_PERIOD
 
 USAGE_COLUMNS = list(USAGE_EVENT_COLUMNS)
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from core.names import USAGE_EVENTS_BY_CUSTOMER
 from core.periods import Granularity
-from query.sql import USAGE_EVENTS_BY_CUSTOMER
 from tests.integration.query.conftest import Seeder, bearer
 
 pytestmark = pytest.mark.clickhouse

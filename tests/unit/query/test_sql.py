@@ -99,26 +99,6 @@ def test_two_step_statements_bind_every_value() -> None:
     assert matching.parameters["pk0"] == "a" and matching.parameters["pv0"] == '{"v":1}'
 
 
-def test_profiles_answer_every_search_not_scoped_to_a_customer() -> None:
-    closed = (
-        b'{"event_code":"m","created_at_from":"2026-01-01T00:00:00Z","created_at_to":"2026-01-02T00:00:00Z"}'
-    )
-    assert sql.is_profiled(parse_search_body(closed))
-    assert sql.is_profiled(parse_search_body(b'{"event_type":"debit","event_property_filters":{"a":1}}'))
-    for body in (b'{"customer_id":"c"}', b'{"external_customer_id":"e","event_code":"m"}'):
-        assert not sql.is_profiled(parse_search_body(body))
-
-
-def test_bounded_searches_are_one_step() -> None:
-    assert sql.is_bounded(parse_search_body(b'{"external_customer_id":"e"}'))
-    closed = b'{"created_at_from":"2026-01-01T00:00:00Z","created_at_to":"2026-01-02T23:59:59.999999Z"}'
-    assert sql.is_bounded(parse_search_body(closed))
-    longer = b'{"created_at_from":"2026-01-01T00:00:00Z","created_at_to":"2026-01-03T00:00:00Z"}'
-    assert not sql.is_bounded(parse_search_body(longer))
-    assert not sql.is_bounded(parse_search_body(b'{"created_at_from":"2026-01-01T00:00:00Z"}'))
-    assert not sql.is_bounded(parse_search_body(b'{"event_code":"m"}'))
-
-
 def test_no_filters_reads_only_the_org() -> None:
     statement = sql.count_matches("org", parse_search_body(b"{}"))
     assert statement.parameters == {"org_id": "org"}
