@@ -27,7 +27,9 @@ class AdminApi:
 
     def __init__(self, app: ASGIApp, admin_token: str, timeout_s: float = 30.0) -> None:
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
+            # The admin API's own handlers already answered (a 503 for ClickHouse down, say): use
+            # that answer rather than the exception Starlette re-raises after sending it.
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
             base_url=INTERNAL_BASE_URL,
             headers={"Authorization": f"Bearer {admin_token}"},
             timeout=timeout_s,

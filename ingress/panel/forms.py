@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from ingress.admin.customers_file import CustomersFile, CustomersFileError, parse_customers_file
-from ingress.control.model import MAX_NAME, ROLLUPS
+from ingress.control.model import KEY_PLACEHOLDER, MAX_NAME, ROLLUPS
 
 SOURCES = {"push_api": "Push API"}
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -69,14 +68,11 @@ def _haystack(customer: dict[str, Any]) -> str:
     return "\n".join(parts).lower()
 
 
-_PLACEHOLDER = re.compile(r"<[A-Za-z_ -]*(?:KEY|key)[A-Za-z_ -]*>|\$\{?[A-Z_]*API_KEY\}?|YOUR_API_KEY")
-
-
 def curl_with_key(curl: str, api_key: str | None) -> str:
-    """The curl example with ``api_key`` filled in (the admin API normally did it already)."""
-    if not api_key or api_key in curl:
+    """The curl example with ``api_key`` in place of the admin API's placeholder."""
+    if not api_key:
         return curl
-    return _PLACEHOLDER.sub(api_key, curl, count=1)
+    return curl.replace(KEY_PLACEHOLDER, api_key, 1)
 
 
 def api_error_fields(body: Any, known: tuple[str, ...]) -> tuple[FieldErrors, str | None]:
@@ -96,28 +92,21 @@ def api_error_fields(body: Any, known: tuple[str, ...]) -> tuple[FieldErrors, st
     return fields, (None if fields else message)
 
 
-def normalize_push_call(raw: dict[str, Any]) -> dict[str, Any]:
-    """One recent push call as the verification view shows it, whatever optional fields it has."""
-    raw_summary = raw.get("summary")
-    summary: dict[str, Any] = raw_summary if isinstance(raw_summary, dict) else {}
-    unmatched_ids = (
-        raw.get("unmatched_external_ids")
-        or raw.get("unmatched_ids")
-        or raw.get("unmatched_external_customer_ids")
-    )
-    at = raw.get("at") or raw.get("received_at") or raw.get("created_at") or raw.get("timestamp") or ""
-    mode = str(raw.get("mode") or "")
+def push_call_view(call: dict[str, Any]) -> dict[str, Any]:
+    """One recent push call (as ``GET /admin/v1/orgs/{org}/push-calls`` lists it) for the
+    verification view."""
+    summary = call["summary"]
     return {
-        "at": str(at),
-        "mode": mode,
-        "mode_label": {"test": "verify-only", "live": "live"}.get(mode, mode or "unknown"),
-        "status_code": raw.get("status_code") or raw.get("status"),
-        "error_code": raw.get("error_code"),
-        "total": summary.get("total", 0),
-        "matched": summary.get("matched", 0),
-        "unmatched": summary.get("unmatched", 0),
-        "inserted": raw.get("inserted"),
-        "unmatched_ids": [str(external_id) for external_id in (unmatched_ids or [])],
+        "at": call["received_at"],
+        "mode": call["mode"],
+        "mode_label": {"test": "verify-only", "live": "live"}.get(call["mode"], call["mode"]),
+        "status_code": call["status_code"],
+        "error_code": call["error_code"],
+        "total": summary["total"],
+        "matched": summary["matched"],
+        "unmatched": summary["unmatched"],
+        "inserted": call["inserted"],
+        "unmatched_ids": call["unmatched_external_ids"],
     }
 
 
@@ -136,4 +125,4 @@ def format_time(value: Any) -> str:
 
 
 def has_key_placeholder(curl: str) -> bool:
-    return bool(_PLACEHOLDER.search(curl))
+    return KEY_PLACEHOLDER in curl

@@ -325,8 +325,7 @@ async def _push_calls(api: AdminApi, org_id: str) -> tuple[list[dict[str, Any]],
     result = await api.push_calls(org_id, PUSH_CALLS_LIMIT)
     if not result.ok or not isinstance(result.body, dict):
         return [], "Recent calls are not available right now."
-    raw_calls = result.body.get("calls") or result.body.get("push_calls") or []
-    return [forms.normalize_push_call(call) for call in raw_calls if isinstance(call, dict)], None
+    return [forms.push_call_view(call) for call in result.body["push_calls"]], None
 
 
 async def _render_setup(

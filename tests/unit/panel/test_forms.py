@@ -49,41 +49,38 @@ def test_filter_customers_matches_ids_names_and_external_ids() -> None:
     assert forms.filter_customers(customers, "nothing") == []
 
 
-def test_curl_with_key_fills_placeholder_only_when_needed() -> None:
-    assert forms.curl_with_key("curl -H 'Authorization: Bearer <API_KEY>'", "k1") == (
-        "curl -H 'Authorization: Bearer k1'"
-    )
-    assert (
-        forms.curl_with_key("curl -H 'Authorization: Bearer k1'", "k1")
-        == "curl -H 'Authorization: Bearer k1'"
-    )
-    assert forms.curl_with_key("curl <API_KEY>", None) == "curl <API_KEY>"
+def test_curl_with_key_replaces_the_admin_apis_placeholder() -> None:
+    curl = "curl -H 'Authorization: Bearer $QUIVLY_API_KEY'"
+    assert forms.curl_with_key(curl, "k1") == "curl -H 'Authorization: Bearer k1'"
+    assert forms.curl_with_key(curl, None) == curl
 
 
 def test_api_error_fields_maps_details_to_fields() -> None:
     body = {
         "error": "bad",
         "code": "VALIDATION_ERROR",
-        "details": [{"path": "body.name", "message": "Too long"}],
+        "details": [{"path": "name", "message": "Too long"}],
     }
     assert forms.api_error_fields(body, ("name",)) == ({"name": "Too long"}, None)
     assert forms.api_error_fields({"error": "Conflict"}, ("name",)) == ({}, "Conflict")
     assert forms.api_error_fields(None, ())[1]
 
 
-def test_normalize_push_call() -> None:
-    call = forms.normalize_push_call(
+def test_push_call_view() -> None:
+    call = forms.push_call_view(
         {
             "received_at": "2026-06-11T09:30:00Z",
             "mode": "test",
             "status_code": 200,
+            "error_code": None,
             "summary": {"total": 3, "matched": 2, "unmatched": 1},
+            "inserted": 0,
             "unmatched_external_ids": ["nope"],
+            "idempotency_replayed": False,
         }
     )
-    assert call["mode_label"] == "verify-only"
+    assert call["mode_label"] == "verify-only" and call["at"] == "2026-06-11T09:30:00Z"
     assert (call["total"], call["matched"], call["unmatched"], call["unmatched_ids"]) == (3, 2, 1, ["nope"])
-    assert forms.normalize_push_call({"mode": "live"})["mode_label"] == "live"
 
 
 def test_format_time_and_placeholder_detection() -> None:
