@@ -42,6 +42,29 @@ def unauthorized() -> ApiError:
     return ApiError(401, "UNAUTHORIZED", "Invalid or missing API key")
 
 
+class InvalidFields(ValueError):
+    """What pure validation raises: one ``{"path", "message"}`` per failing field (a 422)."""
+
+    def __init__(self, details: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{d['path']}: {d['message']}" for d in details))
+        self.details = details
+
+
+def check_text(value: Any, path: str, max_len: int, errors: list[dict[str, str]]) -> str | None:
+    """``value`` when it is a non-blank string of at most ``max_len`` characters; otherwise None,
+    with the reason appended to ``errors`` at ``path``."""
+    if not isinstance(value, str):
+        errors.append({"path": path, "message": "must be a string"})
+        return None
+    if not value.strip():
+        errors.append({"path": path, "message": "must not be empty"})
+        return None
+    if len(value) > max_len:
+        errors.append({"path": path, "message": f"must be at most {max_len} characters"})
+        return None
+    return value
+
+
 def validation_failed(details: list[dict[str, str]]) -> ApiError:
     """422 ``VALIDATION_ERROR``; each detail is ``{"path": field_path(...), "message": ...}``."""
     return ApiError(422, "VALIDATION_ERROR", "Request validation failed", details)

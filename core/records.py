@@ -37,10 +37,7 @@ class ReplaceKey:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ReplaceKey:
-        try:
-            parts = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise RecordError(f"key is not JSON: {exc}") from exc
+        parts = _parsed(raw, "key")
         if not isinstance(parts, list) or len(parts) != 5 or not all(isinstance(p, str) for p in parts):
             raise RecordError("key must be a JSON array of five strings")
         return cls(*parts)
@@ -79,10 +76,7 @@ class UsageRecord:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> UsageRecord:
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise RecordError(f"value is not JSON: {exc}") from exc
+        payload = _parsed(raw, "value")
         if not isinstance(payload, dict):
             raise RecordError("value must be a JSON object")
         if payload.get("v") != SCHEMA_VERSION:
@@ -103,6 +97,13 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "ingested_at_us": int,
     "properties": str,
 }
+
+
+def _parsed(raw: bytes, what: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RecordError(f"{what} is not JSON: {exc}") from exc
 
 
 def _checked_fields(payload: dict[str, Any]) -> dict[str, Any]:

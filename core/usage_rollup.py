@@ -34,6 +34,7 @@ from typing import Any, TypedDict
 
 import orjson
 
+from core.errors import InvalidFields
 from core.names import (
     CUSTOMER_EXTERNAL_IDS,
     METRIC_ROLLUPS_CURRENT,
@@ -93,10 +94,8 @@ _FINEST_WINDOW = {
 _WINDOW_ORDER = list(WindowSize)
 
 
-class UsageValidationError(ValueError):
-    def __init__(self, details: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{d['path']}: {d['message']}" for d in details))
-        self.details = details
+class UsageValidationError(InvalidFields):
+    """A usage query body that fails validation."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from core.errors import InvalidFields
 from core.periods import as_utc, epoch_micros
 from core.records import canonical_text
 from core.storage_bounds import DATETIME64_MAX, DATETIME64_MIN, MICROSECOND
@@ -34,10 +35,8 @@ _LOWEST_US = (DATETIME64_MIN - MICROSECOND - _EPOCH) // MICROSECOND
 _HIGHEST_US = (DATETIME64_MAX + MICROSECOND - _EPOCH) // MICROSECOND
 
 
-class SearchValidationError(ValueError):
-    def __init__(self, details: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{d['path']}: {d['message']}" for d in details))
-        self.details = details
+class SearchValidationError(InvalidFields):
+    """A search body that fails validation."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.errors import ApiError, validation_failed
+from core.errors import ApiError, check_text, validation_failed
 from core.periods import format_utc
 
 ROLLUPS = ("sum", "max", "min", "avg", "last")
@@ -61,14 +61,7 @@ def not_found(message: str) -> ApiError:
 
 
 def _check_string(value: Any, path: str, max_len: int, errors: list[dict[str, str]]) -> str | None:
-    if not isinstance(value, str):
-        errors.append({"path": path, "message": "must be a string"})
-        return None
-    if not value.strip():
-        errors.append({"path": path, "message": "must not be empty"})
-        return None
-    if len(value) > max_len:
-        errors.append({"path": path, "message": f"must be at most {max_len} characters"})
+    if check_text(value, path, max_len, errors) is None:
         return None
     if any(ord(ch) < 32 for ch in value):
         errors.append({"path": path, "message": "must not contain control characters"})

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from core.errors import ApiError
+from core.errors import ApiError, check_text, validation_failed
 
 STATUS_DRAFT = "draft"
 STATUS_PUBLISHED = "published"
@@ -106,25 +106,13 @@ class SourceInput:
     kept_secrets: set[str] = field(default_factory=set)  # sent as MASK: keep the stored value
 
 
-def validation_error(details: list[dict[str, str]]) -> ApiError:
-    return ApiError(422, "VALIDATION_ERROR", "Request validation failed", details=details)
-
-
 def not_found(message: str = "Source not found") -> ApiError:
     return ApiError(404, "NOT_FOUND", message)
 
 
 def _string(value: Any, path: str, max_len: int, errors: list[dict[str, str]]) -> str | None:
-    if not isinstance(value, str):
-        errors.append({"path": path, "message": "must be a string"})
-        return None
-    if not value.strip():
-        errors.append({"path": path, "message": "must not be empty"})
-        return None
-    if len(value) > max_len:
-        errors.append({"path": path, "message": f"must be at most {max_len} characters"})
-        return None
-    return value.strip()
+    text = check_text(value, path, max_len, errors)
+    return None if text is None else text.strip()
 
 
 def _integer(value: Any, path: str, low: int, high: int, errors: list[dict[str, str]]) -> int | None:
@@ -214,7 +202,7 @@ def _query(kind: str, value: Any, watermark_column: str, errors: list[dict[str, 
 
 def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise validation_error([{"path": "body", "message": "must be a JSON object"}])
+        raise validation_failed([{"path": "body", "message": "must be a JSON object"}])
     return body
 
 
@@ -224,7 +212,7 @@ def validate_create(body: Any, min_interval_s: int) -> SourceInput:
     errors: list[dict[str, str]] = []
     kind = payload.get("kind")
     if kind not in KINDS:
-        raise validation_error([{"path": "kind", "message": f"must be one of {', '.join(KINDS)}"}])
+        raise validation_failed([{"path": "kind", "message": f"must be one of {', '.join(KINDS)}"}])
     name = _string(payload.get("name", KINDS[kind].label), "name", MAX_NAME, errors)
     connection, secrets, kept = _connection(kind, payload.get("connection"), errors, partial=False)
     schedule = _schedule(payload.get("schedule"), min_interval_s, errors)
@@ -235,7 +223,7 @@ def validate_create(body: Any, min_interval_s: int) -> SourceInput:
     if kind == "bigquery" and not secrets and "api_endpoint" not in connection:
         errors.append({"path": "connection.service_account_json", "message": "required"})
     if errors or name is None or query is None:
-        raise validation_error(errors[:100])
+        raise validation_failed(errors[:100])
     return SourceInput(name, kind, connection, secrets, query, schedule, column, lookback, kept)
 
 
@@ -265,7 +253,7 @@ def validate_update(body: Any, current: Source, min_interval_s: int) -> SourceIn
         column, lookback = _incremental(payload["incremental"], errors)
     query = _query(current.kind, payload.get("query", current.query), column, errors)
     if errors or query is None:
-        raise validation_error(errors[:100])
+        raise validation_failed(errors[:100])
     return SourceInput(name, current.kind, connection, secrets, query, interval, column, lookback, kept)
 
 

@@ -7,7 +7,6 @@ Reads take the highest version with ``argMax``, correct before merges.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from core import names
-from core.clickhouse import make_client
+from core.clickhouse import SharedClient
 from core.settings import ClickHouseSettings
 from ingress.warehouse.model import Source
 
@@ -119,32 +118,23 @@ _LATEST_SOURCE = (
 
 
 class WarehouseStore:
-    """One clickhouse-connect client, used by one thread at a time (a lock serializes calls)."""
+    """One clickhouse-connect client shared by every thread (sessions are off: core/clickhouse.py)."""
 
     def __init__(self, settings: ClickHouseSettings) -> None:
-        self._settings = settings
-        self._client: Client | None = None
-        self._lock = threading.Lock()
+        self._client = SharedClient(settings)
 
     @property
     def client(self) -> Client:
-        if self._client is None:
-            self._client = make_client(self._settings)
-        return self._client
+        return self._client.get()
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        self._client.close()
 
     def _rows(self, sql: str, **parameters: Any) -> list[Any]:
-        with self._lock:
-            return list(self.client.query(sql, parameters=parameters).result_rows)
+        return list(self.client.query(sql, parameters=parameters).result_rows)
 
     def _insert(self, table: str, rows: list[list[Any]], columns: list[str]) -> None:
-        with self._lock:
-            self.client.insert(table, rows, column_names=columns)
+        self.client.insert(table, rows, column_names=columns)
 
     # ------------------------------------------------------------------ sources
     def save_source(self, source: Source, version: int) -> None:

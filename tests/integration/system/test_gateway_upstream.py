@@ -4,8 +4,6 @@ connection right after answering) must not turn the next request on the reused c
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -18,6 +16,7 @@ from starlette.routing import Route
 
 from infra.gateway import GatewaySettings, create_app
 from infra.processes import free_port
+from tests.integration.system.uvicorn_thread import serving_in_thread
 
 
 def _upstream() -> Starlette:
@@ -37,16 +36,8 @@ def _upstream() -> Starlette:
 @pytest.fixture
 def upstream_url() -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_upstream(), host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_thread(uvicorn.Config(_upstream(), host="127.0.0.1", port=port, log_level="critical")):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

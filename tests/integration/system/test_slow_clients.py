@@ -5,7 +5,6 @@ connection cap, proxy trust; and the gateway's body cap."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from infra import http_server
 from infra.gateway import GatewaySettings
 from infra.gateway import create_app as create_gateway
 from infra.processes import free_port
+from tests.integration.system.uvicorn_thread import serving_in_thread
 
 TIMEOUT_S = 1.0
 
@@ -52,18 +52,10 @@ def serving(app: object, http: HttpServerSettings, monkeypatch: pytest.MonkeyPat
         log_level="critical",
         **http_server.uvicorn_options(http),
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
     try:
-        yield port
+        with serving_in_thread(config):
+            yield port
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         http_server._header_timeout_s.cache_clear()
 
 
