@@ -6,9 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-import orjson
-
-from core.records import RecordError, UsageRecord
+from core.records import RecordError, UsageRecord, replace_key_bytes
 from streams.rows import build_row, event_id_int, parse_period_start
 from streams.versioning import KeyState, next_state
 
@@ -59,8 +57,8 @@ class BatchPlan:
 
 def key_bytes(record: UsageRecord) -> bytes:
     """``record.key.to_bytes()`` without building the ``ReplaceKey`` (a unit test keeps them equal)."""
-    return orjson.dumps(
-        [record.org_id, record.customer_id, record.metric_key, record.granularity, record.period_start]
+    return replace_key_bytes(
+        record.org_id, record.customer_id, record.metric_key, record.granularity, record.period_start
     )
 
 

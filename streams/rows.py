@@ -9,12 +9,11 @@ take ints as is when the column's first value is an int).
 from __future__ import annotations
 
 import functools
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
 from core.names import USAGE_EVENT_COLUMNS
-from core.records import RecordError, UsageRecord
+from core.records import RecordError, UsageRecord, event_id_digest
 from streams.versioning import KeyState
 
 COLUMNS = USAGE_EVENT_COLUMNS  # the same for usage_events and usage_event_history
@@ -43,7 +42,7 @@ def event_id_int(key_bytes: bytes) -> int:
     Same digest as ``ReplaceKey.event_id`` (``uuid.UUID(bytes=digest)``, whose ``.int`` is the
     digest read big-endian), without building the key and the UUID string per record.
     """
-    return int.from_bytes(hashlib.blake2b(key_bytes, digest_size=16).digest(), "big")
+    return int.from_bytes(event_id_digest(key_bytes), "big")
 
 
 def build_row(record: UsageRecord, state: KeyState, event_id: int) -> tuple[Any, ...]:
