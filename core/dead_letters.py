@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from core.periods import format_utc
+
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
@@ -78,9 +80,7 @@ class StoredDeadLetter:
         return {
             "id": self.letter_id,
             "org_id": self.org_id,
-            "dead_lettered_at": self.dead_lettered_at.isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"
-            ),
+            "dead_lettered_at": format_utc(self.dead_lettered_at, milliseconds=True),
             "reason": self.reason,
             "source": self.source,
             "key": self.record_key.decode("utf-8", "replace"),
