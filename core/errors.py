@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 
 class ApiError(Exception):
     """Raised by routes and dependencies; each service turns it into the documented error body."""
@@ -48,6 +50,22 @@ class InvalidFields(ValueError):
     def __init__(self, details: list[dict[str, str]]) -> None:
         super().__init__("; ".join(f"{d['path']}: {d['message']}" for d in details))
         self.details = details
+
+
+def json_object_body(
+    raw: bytes, error: type[InvalidFields] = InvalidFields, empty: bool = False
+) -> dict[str, Any]:
+    """The JSON object a request body holds (``{}`` for an empty body when ``empty`` allows it);
+    otherwise ``error`` on ``body``."""
+    if empty and not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError:
+        raise error([{"path": "body", "message": "body is not valid JSON"}]) from None
+    if not isinstance(body, dict):
+        raise error([{"path": "body", "message": "body must be a JSON object"}])
+    return body
 
 
 def check_text(value: Any, path: str, max_len: int, errors: list[dict[str, str]]) -> str | None:

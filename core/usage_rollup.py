@@ -34,7 +34,7 @@ from typing import Any, TypedDict
 
 import orjson
 
-from core.errors import InvalidFields
+from core.errors import InvalidFields, json_object_body
 from core.names import (
     CUSTOMER_EXTERNAL_IDS,
     METRIC_ROLLUPS_CURRENT,
@@ -125,13 +125,7 @@ class UsageQuery:
 
 def parse_usage_body(raw: bytes) -> UsageQuery:
     """The query in ``raw`` (JSON object); raises ``UsageValidationError``."""
-    try:
-        body = orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
-        raise UsageValidationError([{"path": "body", "message": "body is not valid JSON"}]) from None
-    if not isinstance(body, dict):
-        raise UsageValidationError([{"path": "body", "message": "body must be a JSON object"}])
-    return validate_usage_query(body)
+    return validate_usage_query(json_object_body(raw, UsageValidationError))
 
 
 def validate_usage_query(body: dict[str, Any]) -> UsageQuery:

@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
-from core.errors import InvalidFields
+from core.errors import InvalidFields, json_object_body
 from core.periods import as_utc, epoch_micros
 from core.records import canonical_text
 from core.storage_bounds import DATETIME64_MAX, DATETIME64_MIN, MICROSECOND
@@ -73,15 +71,7 @@ class SearchRequest:
 
 def parse_search_body(raw: bytes) -> SearchRequest:
     """The search request in ``raw`` (an empty body is ``{}``); raises ``SearchValidationError``."""
-    if not raw.strip():
-        return SearchRequest()
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise SearchValidationError([{"path": "body", "message": "body is not valid JSON"}]) from None
-    if not isinstance(body, dict):
-        raise SearchValidationError([{"path": "body", "message": "body must be a JSON object"}])
-    return validate_search(body)
+    return validate_search(json_object_body(raw, SearchValidationError, empty=True))
 
 
 def validate_search(body: dict[str, Any]) -> SearchRequest:
