@@ -16,8 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ingress.admin.customers_file import CustomersFileError, chunks, parse_customers_file
+from ingress.admin.sources_cli import source_app
 
 admin_app = typer.Typer(help="Administer organizations, keys, customers, configurations and metrics.")
+admin_app.add_typer(source_app, name="source")
 console = Console()
 err_console = Console(stderr=True)
 
