@@ -203,6 +203,23 @@ def admin_token(data_dir: Path) -> str:
     return token
 
 
+def warehouse_encryption_key(data_dir: Path) -> str:
+    """The configured key of warehouse source credentials, or one generated once in the data directory."""
+    configured = os.environ.get("QUIVLY_WAREHOUSE_ENCRYPTION_KEY")
+    if configured:
+        return configured
+    key_file = data_dir / "warehouse-encryption-key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    from ingress.warehouse.secrets import generate_key
+
+    key = generate_key()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
 def create_demo_organization(base_url: str, token: str) -> tuple[str, str]:
     """Creates (or reuses) the demo organization; returns its ID and a freshly generated key."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -249,6 +266,7 @@ def run_local() -> int:
     stack.service_env.update(
         {"QUIVLY_ADMIN_TOKEN": token, "QUIVLY_PUBLIC_BASE_URL": os.environ["QUIVLY_PUBLIC_BASE_URL"]}
     )
+    stack.service_env["QUIVLY_WAREHOUSE_ENCRYPTION_KEY"] = warehouse_encryption_key(settings.data_dir)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
