@@ -36,6 +36,7 @@ from ingress.panel.security import (
     check_csrf,
     tokens_equal,
 )
+from ingress.panel.sources import add_source_routes
 from ingress.panel.usage import add_usage_routes
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def build_panel_router(admin: AdminSettings, clickhouse: ClickHouseSettings | No
     _add_setup_routes(router, pages)
     _add_customer_routes(router, pages)
     add_usage_routes(router, pages, _signed_in, clickhouse or ClickHouseSettings())
+    add_source_routes(router, pages, _signed_in, _csrf_checked)
     return router
 
 

@@ -88,3 +88,22 @@ def test_window_and_due() -> None:
     assert not model.is_due(source, now - timedelta(seconds=5), now)
     paused = model.Source(**{**source.__dict__, "status": "paused"})
     assert not model.is_due(paused, None, now)
+
+
+def test_the_panel_form_becomes_an_admin_body_with_errors_next_to_fields() -> None:
+    from ingress.panel.sources import body_from_form
+
+    form = {"name": "CH", "connection.url": "", "connection.password": "", "query": " ", "interval_s": "x"}
+    _, errors = body_from_form("clickhouse", form, creating=True)
+    assert set(errors) == {"connection.url", "query", "schedule.interval_s", "incremental.lookback_s"}
+    filled = {
+        **form,
+        "connection.url": "https://ch:8443",
+        "connection.password": model.MASK,
+        "query": "SELECT 1",
+    }
+    body, errors = body_from_form(
+        "clickhouse", filled | {"interval_s": "60", "lookback_s": "0"}, creating=False
+    )
+    assert errors == {} and "password" not in body["connection"]  # the mask keeps the stored password
+    assert body["connection"]["database"] is None and body["incremental"] is None
