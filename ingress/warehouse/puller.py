@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets as random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -146,6 +147,8 @@ class Puller:
             record.status, record.error = "failed", str(exc)
         except RunAborted:
             record.status, record.error = "failed", "the scheduler lost its lease; the next holder runs again"
+        except asyncio.CancelledError:
+            record.status, record.error = "failed", "stopped: this ingress process shut down during the run"
         except Exception as exc:  # never let one source stop the scheduler
             log.exception("warehouse run %s failed unexpectedly", record.run_id)
             record.status, record.error = (
@@ -155,7 +158,10 @@ class Puller:
         record.finished_at = datetime.now(UTC)
         record.version = max(record.version + 1, time.time_ns() // 1000)
         self._count(source.kind, record, tally, time.monotonic() - clock)
-        await asyncio.to_thread(self.store.save_run, record)
+        await asyncio.shield(asyncio.to_thread(self.store.save_run, record))
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError()  # stopping: an error met while cleaning up must not hide it
         return record
 
     def _count(self, kind: str, record: RunRecord, tally: RunTally, seconds: float) -> None:
@@ -265,15 +271,25 @@ class Puller:
 
 
 class _Pages:
-    """A blocking page iterator read in a worker thread, one page at a time."""
+    """A blocking page iterator read in a worker thread, one page at a time.
+
+    A read cannot be cancelled once its thread runs: ``close`` waits for it (the lock) instead of
+    closing a generator that is still executing.
+    """
 
     def __init__(self, pages: Iterator[Page]) -> None:
         self._pages = pages
+        self._lock = threading.Lock()
+
+    def _next(self) -> Page | None:
+        with self._lock:
+            return next(self._pages, None)
 
     async def next(self) -> Page | None:
-        return await asyncio.to_thread(next, self._pages, None)
+        return await asyncio.to_thread(self._next)
 
     def close(self) -> None:
-        close = getattr(self._pages, "close", None)
-        if close is not None:
-            close()
+        with self._lock:
+            close = getattr(self._pages, "close", None)
+            if close is not None:
+                close()

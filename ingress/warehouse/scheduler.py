@@ -97,9 +97,9 @@ class Scheduler:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # A run in progress finishes its current read first (reads are not cancellable).
+            await asyncio.wait(self._tasks, timeout=self.settings.query_timeout_s + 5)
         self._tasks = []
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.lease.release)

@@ -100,7 +100,8 @@ async def test_two_scheduler_replicas_never_run_a_source_at_once(
     store = WarehouseStore(clickhouse_settings)
     runs = sorted(store.runs(source.org_id, source.source_id, 500), key=lambda run: run.started_at)
     store.close()
-    assert len(runs) >= 4 and all(run.status == "succeeded" for run in runs), runs
+    stopped = "stopped: this ingress process shut down during the run"
+    assert len(runs) >= 4 and all(run.status == "succeeded" or run.error == stopped for run in runs), runs
     for earlier, later in itertools.pairwise(runs):
         assert earlier.finished_at is not None and earlier.finished_at <= later.started_at
     holders = [run.scheduler_id for run in runs]
