@@ -1,4 +1,4 @@
-.PHONY: run test setup lint format typecheck unit integration bench-ingress bench-streams bench-query bench-usage clean
+.PHONY: run test setup lint format typecheck unit integration bench-ingress bench-streams bench-query bench-usage bench-e2e clean
 
 # Fresh machine → whole service running locally (Ctrl-C stops everything).
 run:
@@ -39,6 +39,9 @@ bench-query:
 
 bench-usage:
 	.venv/bin/python bench/usage_bench.py
+
+bench-e2e:
+	.venv/bin/python bench/e2e_bench.py
 
 clean:
 	rm -rf .quivly test-artifacts .pytest_cache .mypy_cache .ruff_cache
