@@ -129,15 +129,16 @@ class Puller:
             source.org_id, source.source_id, "run_" + random.token_hex(8), "running", started, None,
             0, 0, 0, 0, 0, since, watermark, "", scheduler_id, time.time_ns() // 1000,
         )  # fmt: skip
-        await asyncio.to_thread(self.store.save_run, record)
-        log.info(
-            "warehouse run %s of %s/%s (%s) started, since %s",
-            record.run_id, source.org_id, source.source_id, source.kind, model.iso_z(since, "microseconds"),
-        )  # fmt: skip
         clock = time.monotonic()
         tally = RunTally()
         credentials: dict[str, Any] = {}
         try:
+            await asyncio.to_thread(self.store.save_run, record)
+            log.info(
+                "warehouse run %s of %s/%s (%s) started, since %s",
+                record.run_id, source.org_id, source.source_id, source.kind,
+                model.iso_z(since, "microseconds"),
+            )  # fmt: skip
             credentials = self._box().open(source.secret_token)
             tally = await self._attempts(source, credentials, since, record, still_leader)
             record.status = "succeeded"

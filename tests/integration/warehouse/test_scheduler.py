@@ -101,7 +101,8 @@ async def test_two_scheduler_replicas_never_run_a_source_at_once(
     runs = sorted(store.runs(source.org_id, source.source_id, 500), key=lambda run: run.started_at)
     store.close()
     stopped = "stopped: this ingress process shut down during the run"
-    assert len(runs) >= 4 and all(run.status == "succeeded" or run.error == stopped for run in runs), runs
+    outcomes = [(run.status, run.error, run.scheduler_id) for run in runs]
+    assert len(runs) >= 4 and all(run.status == "succeeded" or run.error == stopped for run in runs), outcomes
     for earlier, later in itertools.pairwise(runs):
         assert earlier.finished_at is not None and earlier.finished_at <= later.started_at
     holders = [run.scheduler_id for run in runs]
