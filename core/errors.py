@@ -83,6 +83,20 @@ def check_text(value: Any, path: str, max_len: int, errors: list[dict[str, str]]
     return value
 
 
+# The largest ``offset`` a page accepts: ClickHouse binds it as a signed 64-bit integer.
+MAX_OFFSET = 2**63 - 1
+
+
+def check_integer(value: Any, minimum: int, maximum: int) -> int:
+    """``value`` when it is an integer (not a boolean) in ``[minimum, maximum]``; otherwise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer")
+    if not minimum <= value <= maximum:
+        bound = f"between {minimum} and {maximum}" if maximum < MAX_OFFSET else f"at least {minimum}"
+        raise ValueError(f"must be {bound}")
+    return value
+
+
 def validation_failed(details: list[dict[str, str]]) -> ApiError:
     """422 ``VALIDATION_ERROR``; each detail is ``{"path": field_path(...), "message": ...}``."""
     return ApiError(422, "VALIDATION_ERROR", "Request validation failed", details)

@@ -34,7 +34,7 @@ from typing import Any, TypedDict
 
 import orjson
 
-from core.errors import InvalidFields, json_object_body
+from core.errors import MAX_OFFSET, InvalidFields, check_integer, json_object_body
 from core.names import (
     CUSTOMER_EXTERNAL_IDS,
     METRIC_ROLLUPS_CURRENT,
@@ -48,7 +48,6 @@ MAX_CUSTOMERS_READ_BY_CUSTOMER = 50
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-MAX_OFFSET = 2**63 - 1
 MAX_METRIC_KEYS = 100
 MAX_CUSTOMERS = 1000
 MAX_METRIC_KEY_LENGTH = 128
@@ -303,12 +302,7 @@ def _group_by(value: Any, path: str) -> tuple[str, ...]:
 
 def _integer(minimum: int, maximum: int) -> Callable[[Any, str], int]:
     def check(value: Any, _: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be an integer")
-        if not minimum <= value <= maximum:
-            bound = f"between {minimum} and {maximum}" if maximum < MAX_OFFSET else f"at least {minimum}"
-            raise ValueError(f"must be {bound}")
-        return value
+        return check_integer(value, minimum, maximum)
 
     return check
 

@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.errors import InvalidFields, json_object_body
+from core.errors import MAX_OFFSET, InvalidFields, check_integer, json_object_body
 from core.periods import as_utc, epoch_micros
 from core.records import canonical_text
 from core.storage_bounds import DATETIME64_MAX, DATETIME64_MIN, MICROSECOND
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-MAX_OFFSET = 2**63 - 1
 MAX_ID_LENGTH = 255
 MAX_EVENT_CODE_LENGTH = 128
 MAX_PROPERTY_FILTERS = 50
@@ -138,12 +137,7 @@ def _timestamp(value: Any) -> int:
 
 def _integer(minimum: int, maximum: int) -> Any:
     def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be an integer")
-        if not minimum <= value <= maximum:
-            bound = f"between {minimum} and {maximum}" if maximum < MAX_OFFSET else f"at least {minimum}"
-            raise ValueError(f"must be {bound}")
-        return value
+        return check_integer(value, minimum, maximum)
 
     return check
 
