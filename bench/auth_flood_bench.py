@@ -26,12 +26,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import open_bench_database
 from bench.query_bench import ORG, load
-from core.api_keys import generate_api_key, hash_api_key
-from core.clickhouse import make_client
-from core.settings import ClickHouseSettings
 from infra.local_components import LocalClickHouse
-from infra.migrate import apply_migrations
 from infra.processes import free_port, start_process, stop_process, wait_for_port
 
 
@@ -71,15 +68,7 @@ def main() -> None:
     clickhouse = LocalClickHouse.start(work / "chdb", work / "chdb.log")
     service = None
     try:
-        settings = ClickHouseSettings(url=clickhouse.url, database="quivly_bench")
-        apply_migrations(settings)
-        client = make_client(settings)
-        api_key = generate_api_key()
-        client.insert(
-            "api_keys",
-            [[ORG, hash_api_key(api_key), api_key[:8], time.time_ns()]],
-            column_names=["org_id", "key_hash", "key_prefix", "version"],
-        )
+        client, api_key = open_bench_database(clickhouse.url, ORG)
         load(client, ORG, 100_000, 7919)
         event_id = str(
             client.command(f"SELECT toString(event_id) FROM usage_events WHERE org_id = '{ORG}' LIMIT 1")

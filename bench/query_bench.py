@@ -28,11 +28,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.api_keys import generate_api_key, hash_api_key
-from core.clickhouse import make_client
-from core.settings import ClickHouseSettings
+from bench.common import open_bench_database
 from infra.local_components import LocalClickHouse
-from infra.migrate import apply_migrations
 from infra.processes import free_port, start_process, stop_process, wait_for_port
 from query.search import parse_search_body
 from query.settings import QuerySettings
@@ -151,15 +148,7 @@ def main() -> None:
     clickhouse = LocalClickHouse.start(work / "chdb", work / "chdb.log")
     service = None
     try:
-        settings = ClickHouseSettings(url=clickhouse.url, database="quivly_bench", send_receive_timeout_s=600)
-        apply_migrations(settings)
-        client = make_client(settings)
-        api_key = generate_api_key()
-        client.insert(
-            "api_keys",
-            [[ORG, hash_api_key(api_key), api_key[:8], time.time_ns()]],
-            column_names=["org_id", "key_hash", "key_prefix", "version"],
-        )
+        client, api_key = open_bench_database(clickhouse.url, ORG, timeout_s=600)
         started = time.perf_counter()
         if client.command(f"SELECT count() FROM usage_events WHERE org_id = '{ORG}'") == 0:
             load(client, ORG, args.events, 7919)

@@ -29,13 +29,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.api_keys import generate_api_key, hash_api_key
-from core.clickhouse import make_client
+from bench.common import open_bench_database
 from core.names import USAGE_EVENTS, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC
-from core.settings import ClickHouseSettings
 from core.usage_rollup import Statement, run_usage_query, validate_usage_query
 from infra.local_components import LocalClickHouse
-from infra.migrate import apply_migrations
 from infra.processes import free_port, start_process, stop_process, wait_for_port
 
 ORG = "org-bench"
@@ -202,15 +199,7 @@ def main() -> None:
     clickhouse = LocalClickHouse.start(work / "chdb", work / "chdb.log")
     service = None
     try:
-        settings = ClickHouseSettings(url=clickhouse.url, database="quivly_bench", send_receive_timeout_s=900)
-        apply_migrations(settings)
-        client = make_client(settings)
-        api_key = generate_api_key()
-        client.insert(
-            "api_keys",
-            [[ORG, hash_api_key(api_key), api_key[:8], time.time_ns()]],
-            column_names=["org_id", "key_hash", "key_prefix", "version"],
-        )
+        client, api_key = open_bench_database(clickhouse.url, ORG, timeout_s=900)
         started = time.perf_counter()
         if client.command(f"SELECT count() FROM usage_events WHERE org_id = '{ORG}'") == 0:
             load_daily(client, ORG, args.values)
