@@ -55,7 +55,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.ops.histogram import bucket_quantile
-from infra.processes import REPO_ROOT, child_environment, free_port
+from infra.processes import free_local_run_ports, start_local_run
 
 BATCH = 1000
 CUSTOMERS = 100
@@ -113,36 +113,10 @@ class Stack:
         return f"http://127.0.0.1:{self.ports['streams']}"
 
     def start(self) -> None:
-        names = ("gateway", "gateway_ops", "ingress", "query", "streams", "broker", "clickhouse")
-        self.ports = {name: free_port() for name in names}
-        p = self.ports
-        env = child_environment(
-            {
-                "QUIVLY_DEV_DATA_DIR": str(self.directory),
-                "QUIVLY_DEV_PORT": str(p["gateway"]),
-                "QUIVLY_DEV_INGRESS_PORT": str(p["ingress"]),
-                "QUIVLY_DEV_QUERY_PORT": str(p["query"]),
-                "QUIVLY_DEV_STREAMS_WEB_PORT": str(p["streams"]),
-                "QUIVLY_DEV_GATEWAY_OPS_PORT": str(p["gateway_ops"]),
-                "QUIVLY_DEV_BROKER_PORT": str(p["broker"]),
-                "QUIVLY_DEV_CLICKHOUSE_PORT": str(p["clickhouse"]),
-                "QUIVLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{p['gateway']}",
-                # The bench pushes far more than the default 1000 requests per minute per replica.
-                "QUIVLY_INGRESS_RATE_LIMIT_PER_MINUTE": "1000000",
-                "COLUMNS": "200",
-            }
-        )
-        for name in ("QUIVLY_KAFKA_BOOTSTRAP_SERVERS", "QUIVLY_CLICKHOUSE_URL", "QUIVLY_ADMIN_TOKEN"):
-            env.pop(name, None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "dev"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        self.ports = free_local_run_ports()
+        # The bench pushes far more than the default 1000 requests per minute per replica.
+        extra = {"QUIVLY_INGRESS_RATE_LIMIT_PER_MINUTE": "1000000"}
+        self.process = start_local_run(self.directory, self.ports, extra)
         stdout = self.process.stdout
         assert stdout is not None
         threading.Thread(target=lambda: self.output.extend(iter(stdout.readline, "")), daemon=True).start()

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,3 +93,54 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> N
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=timeout_s)
+
+
+# The ports of ``quivly dev`` by name, and the setting that chooses each one.
+LOCAL_RUN_PORT_SETTINGS = {
+    "gateway": "QUIVLY_DEV_PORT",
+    "gateway_ops": "QUIVLY_DEV_GATEWAY_OPS_PORT",
+    "ingress": "QUIVLY_DEV_INGRESS_PORT",
+    "query": "QUIVLY_DEV_QUERY_PORT",
+    "streams": "QUIVLY_DEV_STREAMS_WEB_PORT",
+    "broker": "QUIVLY_DEV_BROKER_PORT",
+    "clickhouse": "QUIVLY_DEV_CLICKHOUSE_PORT",
+}
+
+
+def free_local_run_ports(gateway: int | None = None) -> dict[str, int]:
+    """A free port for each of ``quivly dev``'s processes (``gateway`` fixed when given)."""
+    ports = {name: free_port() for name in LOCAL_RUN_PORT_SETTINGS}
+    if gateway is not None:
+        ports["gateway"] = gateway
+    return ports
+
+
+def start_local_run(
+    data_dir: Path, ports: dict[str, int], extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``quivly dev`` as a child, for tests and benchmarks: on ``ports``, with its own data
+    directory, broker, ClickHouse and admin token (those of this environment are dropped).
+
+    Its output (stdout and stderr) is a text pipe; it leads a new session, so signalling the
+    process group stops everything it started."""
+    settings = {setting: str(ports[name]) for name, setting in LOCAL_RUN_PORT_SETTINGS.items()}
+    env = child_environment(
+        {
+            "QUIVLY_DEV_DATA_DIR": str(data_dir),
+            **settings,
+            "QUIVLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}",
+            "COLUMNS": "200",
+            **(extra_env or {}),
+        }
+    )
+    for name in ("QUIVLY_KAFKA_BOOTSTRAP_SERVERS", "QUIVLY_CLICKHOUSE_URL", "QUIVLY_ADMIN_TOKEN"):
+        env.pop(name, None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "dev"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )

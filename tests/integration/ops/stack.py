@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from infra.processes import REPO_ROOT, child_environment, free_port, wait_for_port
+from infra.processes import REPO_ROOT, free_local_run_ports, free_port, start_local_run, wait_for_port
 
 __all__ = ["REPO_ROOT", "LocalStack", "Prometheus", "promtool_binary"]
 
@@ -55,39 +54,10 @@ class LocalStack:
         jobs = {"ingress": "ingress", "query": "query", "streams": "streams", "gateway": "gateway_ops"}
         return {f"quivly-{job}": f"127.0.0.1:{self.ports[port]}" for job, port in jobs.items()}
 
-    def environment(self) -> dict[str, str]:
-        p = self.ports
-        env = child_environment(
-            {
-                "QUIVLY_DEV_DATA_DIR": str(self.data_dir),
-                "QUIVLY_DEV_PORT": str(p["gateway"]),
-                "QUIVLY_DEV_INGRESS_PORT": str(p["ingress"]),
-                "QUIVLY_DEV_QUERY_PORT": str(p["query"]),
-                "QUIVLY_DEV_STREAMS_WEB_PORT": str(p["streams"]),
-                "QUIVLY_DEV_GATEWAY_OPS_PORT": str(p["gateway_ops"]),
-                "QUIVLY_DEV_BROKER_PORT": str(p["broker"]),
-                "QUIVLY_DEV_CLICKHOUSE_PORT": str(p["clickhouse"]),
-                "QUIVLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{p['gateway']}",
-                "QUIVLY_LOG_FORMAT": "json",
-                "QUIVLY_LOG_LEVEL": "info",
-                "COLUMNS": "200",
-            }
-        )
-        for name in ("QUIVLY_KAFKA_BOOTSTRAP_SERVERS", "QUIVLY_CLICKHOUSE_URL", "QUIVLY_ADMIN_TOKEN"):
-            env.pop(name, None)
-        return env
-
     def start(self, timeout_s: float = 150) -> None:
-        names = ("gateway", "gateway_ops", "ingress", "query", "streams", "broker", "clickhouse")
-        self.ports = {name: free_port() for name in names}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "dev"],
-            cwd=REPO_ROOT,
-            env=self.environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
+        self.ports = free_local_run_ports()
+        self.process = start_local_run(
+            self.data_dir, self.ports, {"QUIVLY_LOG_FORMAT": "json", "QUIVLY_LOG_LEVEL": "info"}
         )
         stdout = self.process.stdout
         assert stdout is not None

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.processes import REPO_ROOT, child_environment, free_port
+from infra.processes import free_local_run_ports, start_local_run
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
 
@@ -63,32 +62,9 @@ def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: floa
 
 
 def test_run_command_serves_everything_on_one_url_and_ctrl_c_cleans_up(tmp_path: Path) -> None:
-    port = free_port()
-    env = child_environment(
-        {
-            "QUIVLY_DEV_DATA_DIR": str(tmp_path / "data"),
-            "QUIVLY_DEV_PORT": str(port),
-            "QUIVLY_DEV_INGRESS_PORT": str(free_port()),
-            "QUIVLY_DEV_QUERY_PORT": str(free_port()),
-            "QUIVLY_DEV_STREAMS_WEB_PORT": str(free_port()),
-            "QUIVLY_DEV_GATEWAY_OPS_PORT": str(free_port()),
-            "QUIVLY_DEV_BROKER_PORT": str(free_port()),
-            "QUIVLY_DEV_CLICKHOUSE_PORT": str(free_port()),
-            "QUIVLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "COLUMNS": "200",
-        }
-    )
-    for name in ("QUIVLY_KAFKA_BOOTSTRAP_SERVERS", "QUIVLY_CLICKHOUSE_URL", "QUIVLY_ADMIN_TOKEN"):
-        env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "dev"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    ports = free_local_run_ports()
+    port = ports["gateway"]
+    process = start_local_run(tmp_path / "data", ports)
     seen = _collect_output(process)
     try:
         _wait_for_line(process, r"Ctrl-C stops everything", 120, seen)

@@ -7,44 +7,20 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from infra.processes import REPO_ROOT, child_environment, free_port
+from infra.processes import free_local_run_ports, free_port, start_local_run
 from tests.integration.system.test_local_run import _collect_output, _descendants, _wait_for_line
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
 
 
 def start_dev(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
-    env = child_environment(
-        {
-            "QUIVLY_DEV_DATA_DIR": str(data_dir),
-            "QUIVLY_DEV_PORT": str(port),
-            "QUIVLY_DEV_INGRESS_PORT": str(free_port()),
-            "QUIVLY_DEV_QUERY_PORT": str(free_port()),
-            "QUIVLY_DEV_STREAMS_WEB_PORT": str(free_port()),
-            "QUIVLY_DEV_BROKER_PORT": str(free_port()),
-            "QUIVLY_DEV_CLICKHOUSE_PORT": str(free_port()),
-            "QUIVLY_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "COLUMNS": "200",
-        }
-    )
-    for name in ("QUIVLY_KAFKA_BOOTSTRAP_SERVERS", "QUIVLY_CLICKHOUSE_URL", "QUIVLY_ADMIN_TOKEN"):
-        env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "dev"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = start_local_run(data_dir, free_local_run_ports(gateway=port))
     lines = _collect_output(process)
     _wait_for_line(process, r"Ctrl-C stops everything", 180, lines)
     return process, lines
