@@ -22,7 +22,6 @@ import collections
 import os
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,13 +31,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingress_bench import ADMIN_TOKEN, BATCH, register
+from bench.ingress_bench import BATCH, ingress_stack, register
 from core.records import UsageRecord
-from core.settings import ClickHouseSettings, KafkaSettings
-from infra.local_components import LocalBroker, LocalClickHouse
-from infra.migrate import apply_migrations
-from infra.processes import free_port, start_process, stop_process, wait_for_port
-from infra.topics import provision_topics
+from core.settings import KafkaSettings
 
 SERIAL = b'"serial":0'
 
@@ -148,32 +143,10 @@ def report(answers: dict[int, str], landed: collections.Counter[int]) -> bool:
 
 
 async def run(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="quivly-503-"))
-    broker = LocalBroker.start(work / "tansu.log")
-    clickhouse = LocalClickHouse.start(work / "clickhouse", work / "chdb.log")
-    ingress = None
-    try:
-        kafka = KafkaSettings(
-            bootstrap_servers=broker.bootstrap_servers, usage_topic="usage-503", partitions=6
-        )
-        ch = ClickHouseSettings(url=clickhouse.url, database="quivly_503")
-        apply_migrations(ch)
-        await provision_topics(kafka)
-        port = free_port()
-        env = {
-            "QUIVLY_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "QUIVLY_KAFKA_USAGE_TOPIC": kafka.usage_topic,
-            "QUIVLY_CLICKHOUSE_URL": ch.url,
-            "QUIVLY_CLICKHOUSE_DATABASE": ch.database,
-            "QUIVLY_ADMIN_TOKEN": ADMIN_TOKEN,
-            "QUIVLY_INGRESS_RATE_LIMIT_PER_MINUTE": "100000000",
-        }
-        command = [sys.executable, "-m", "infra.cli", "serve-ingress", "--port", str(port)]
-        ingress = start_process(command, work / "ingress.log", env=env)
-        wait_for_port(port, timeout_s=60, process=ingress)
-        base = f"http://127.0.0.1:{port}"
+    async with ingress_stack("503") as stack:
+        base, kafka = stack.base_url, stack.kafka
         key = await register(base)
-        pause = (broker.process.pid, args.pause_at, args.pause_s) if args.pause_s > 0 else None
+        pause = (stack.broker.process.pid, args.pause_at, args.pause_s) if args.pause_s > 0 else None
         started = time.perf_counter()
         answers = await push_loop(base, key, args.clients, args.duration, pause)
         elapsed = time.perf_counter() - started
@@ -189,11 +162,6 @@ async def run(args: argparse.Namespace) -> None:
             f"reproduce: .venv/bin/python bench/ingress_503_check.py --duration {args.duration:.0f} "
             f"--clients {args.clients} --pause-s {args.pause_s:.0f} --pause-at {args.pause_at:.0f}"
         )
-    finally:
-        if ingress is not None:
-            stop_process(ingress)
-        clickhouse.stop()
-        broker.stop()
 
 
 def main() -> None:

@@ -19,6 +19,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -176,16 +179,26 @@ def bench_records(body: bytes) -> list[tuple[bytes, bytes]]:
     return plan.records
 
 
-async def run(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="quivly-bench-"))
+@dataclass
+class IngressStack:
+    broker: LocalBroker
+    kafka: KafkaSettings
+    base_url: str
+
+
+@asynccontextmanager
+async def ingress_stack(name: str, workers: int = 1) -> AsyncIterator[IngressStack]:
+    """Tansu, the chdb endpoint and ``serve-ingress`` (no rate limit) in a temporary directory,
+    with the usage topic and database named after ``name``."""
+    work = Path(tempfile.mkdtemp(prefix=f"quivly-{name}-"))
     broker = LocalBroker.start(work / "tansu.log")
     clickhouse = LocalClickHouse.start(work / "clickhouse", work / "chdb.log")
     ingress = None
     try:
         kafka = KafkaSettings(
-            bootstrap_servers=broker.bootstrap_servers, usage_topic="usage-bench", partitions=6
+            bootstrap_servers=broker.bootstrap_servers, usage_topic=f"usage-{name}", partitions=6
         )
-        ch = ClickHouseSettings(url=clickhouse.url, database="quivly_bench")
+        ch = ClickHouseSettings(url=clickhouse.url, database=f"quivly_{name}")
         apply_migrations(ch)
         await provision_topics(kafka)
         port = free_port()
@@ -197,19 +210,21 @@ async def run(args: argparse.Namespace) -> None:
             "QUIVLY_ADMIN_TOKEN": ADMIN_TOKEN,
             "QUIVLY_INGRESS_RATE_LIMIT_PER_MINUTE": "100000000",
         }
-        command = [
-            sys.executable,
-            "-m",
-            "infra.cli",
-            "serve-ingress",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ]
+        command = [sys.executable, "-m", "infra.cli", "serve-ingress", "--port", str(port)]
+        command += ["--workers", str(workers)]
         ingress = start_process(command, work / "ingress.log", env=env)
         wait_for_port(port, timeout_s=60, process=ingress)
-        base = f"http://127.0.0.1:{port}"
+        yield IngressStack(broker, kafka, f"http://127.0.0.1:{port}")
+    finally:
+        if ingress is not None:
+            stop_process(ingress)
+        clickhouse.stop()
+        broker.stop()
+
+
+async def run(args: argparse.Namespace) -> None:
+    async with ingress_stack("bench", args.workers) as stack:
+        base, kafka = stack.base_url, stack.kafka
         key = await register(base)
         body = build_body()
         await closed_loop(base, key, body, args.clients, 2.0)  # warm-up
@@ -237,11 +252,6 @@ async def run(args: argparse.Namespace) -> None:
             f"reproduce: .venv/bin/python bench/ingress_bench.py --duration {args.duration:.0f} "
             f"--clients {args.clients} --workers {args.workers}"
         )
-    finally:
-        if ingress is not None:
-            stop_process(ingress)
-        clickhouse.stop()
-        broker.stop()
 
 
 def main() -> None:
