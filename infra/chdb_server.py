@@ -5,15 +5,17 @@ so this process owns the directory and speaks the subset of the ClickHouse HTTP 
 clickhouse-connect (and curl users) need: the query in the URL or the body, ``database``,
 server-side ``param_<name>`` parameters, settings as URL parameters, inserts whose data is the
 request body, compressed request and response bodies (lz4 frame, zstd, gzip, deflate), and
-ClickHouse's own error text with ``X-ClickHouse-Exception-Code``. Queries run one at a time
-(chdb's connection is not shared between threads), so concurrent clients are safe but serialized.
-It binds to 127.0.0.1 only.
+ClickHouse's own error text with ``X-ClickHouse-Exception-Code``. Statements run on a small pool
+of chdb connections to the same directory (one embedded server): each connection runs one
+statement at a time and keeps its own session state (database, settings), and different
+connections run concurrently, so a read does not queue behind an insert. It binds to 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import re
 import shutil
 import tempfile
@@ -23,6 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 import lz4.frame
@@ -37,7 +40,7 @@ log = logging.getLogger("quivly.chdb_server")
 
 WARNING_BANNER = (
     "quivly chdb endpoint: a DEV/TEST-ONLY stand-in for ClickHouse. NOT FOR PRODUCTION: "
-    "one process, queries serialized, no auth, loopback only."
+    "one process, a few concurrent connections, no auth, loopback only."
 )
 
 # URL parameters of the HTTP interface that are not query settings.
@@ -112,33 +115,67 @@ class Outcome:
     rows_written: int
 
 
-class ChdbEngine:
-    """Owns the chdb connection; runs one statement at a time."""
+DEFAULT_CONNECTIONS = 4
 
-    def __init__(self, data_dir: Path) -> None:
+
+class ChdbEngine:
+    """Owns the chdb data directory; runs each statement on a free connection of its pool."""
+
+    def __init__(self, data_dir: Path, connections: int = DEFAULT_CONNECTIONS) -> None:
         import chdb  # imported here: 0.3 s and ~300 MB, only in the process that owns the data
 
+        if connections < 1:
+            raise ValueError("the chdb endpoint needs at least one connection")
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._connection = chdb.connect(str(data_dir))
-        self._lock = threading.Lock()
-        # The database the connection is on; None when a statement may have changed it (USE ...).
-        self._current_database: str | None = "default"
         self._spool_dir = Path(tempfile.mkdtemp(prefix="quivly-chdb-inserts-"))
+        self._size = connections
+        self._free: queue.SimpleQueue[_Session] = queue.SimpleQueue()
+        for _ in range(connections):
+            self._free.put(_Session(chdb.connect(str(data_dir)), self._spool_dir))
 
     def execute(self, statement: Statement) -> Outcome:
-        with self._lock:
-            applied: list[str] = []
-            try:
-                self._switch_database(statement.database or "default")
-                for name, value in statement.settings.items():
-                    self._run(f"SET {name} = {_setting_literal(value)}")
-                    applied.append(name)
-                return self._execute_locked(statement)
-            finally:
-                for name in applied:
-                    self._run_quietly(f"SET {name} = DEFAULT")
-                if _USE.match(statement.sql):
-                    self._current_database = None
+        session = self._free.get()
+        try:
+            return session.execute(statement)
+        finally:
+            self._free.put(session)
+
+    def close(self) -> None:
+        """Closes every connection (waiting for running statements) and removes the insert spool."""
+        for _ in range(self._size):
+            self._free.get().close()
+        shutil.rmtree(self._spool_dir, ignore_errors=True)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self._spool_dir
+
+
+class _Session:
+    """One chdb connection and its session state; used by one thread at a time."""
+
+    def __init__(self, connection: Any, spool_dir: Path) -> None:
+        self._connection = connection
+        self._spool_dir = spool_dir
+        # The database the connection is on; None when a statement may have changed it (USE ...).
+        self._current_database: str | None = "default"
+
+    def execute(self, statement: Statement) -> Outcome:
+        applied: list[str] = []
+        try:
+            self._switch_database(statement.database or "default")
+            for name, value in statement.settings.items():
+                self._run(f"SET {name} = {_setting_literal(value)}")
+                applied.append(name)
+            return self._execute_statement(statement)
+        finally:
+            for name in applied:
+                self._run_quietly(f"SET {name} = DEFAULT")
+            if _USE.match(statement.sql):
+                self._current_database = None
+
+    def close(self) -> None:
+        self._connection.close()
 
     def _switch_database(self, database: str) -> None:
         """``USE`` only when needed: each extra chdb call costs about a millisecond per request."""
@@ -147,17 +184,7 @@ class ChdbEngine:
             self._run(f"USE {_quote_identifier(database)}")
             self._current_database = database
 
-    def close(self) -> None:
-        """Closes the chdb connection and removes the insert spool directory (at shutdown)."""
-        with self._lock:
-            self._connection.close()
-            shutil.rmtree(self._spool_dir, ignore_errors=True)
-
-    @property
-    def spool_dir(self) -> Path:
-        return self._spool_dir
-
-    def _execute_locked(self, statement: Statement) -> Outcome:
+    def _execute_statement(self, statement: Statement) -> Outcome:
         if statement.insert_data is None:
             return self._query(statement.sql, statement.output_format, statement.params)
         spool = self._spool_dir / f"insert-{threading.get_ident()}.bin"
@@ -292,12 +319,12 @@ def build_statement(query_params: list[tuple[str, str]], body: bytes) -> Stateme
     return Statement(sql, output_format, database, params, settings, insert_data)
 
 
-def create_app(data_dir: Path) -> Starlette:
+def create_app(data_dir: Path, connections: int = DEFAULT_CONNECTIONS) -> Starlette:
     engine_holder: dict[str, ChdbEngine] = {}
 
     def engine() -> ChdbEngine:
         if "engine" not in engine_holder:
-            engine_holder["engine"] = ChdbEngine(data_dir)
+            engine_holder["engine"] = ChdbEngine(data_dir, connections)
         return engine_holder["engine"]
 
     async def ping(_: Request) -> Response:
@@ -384,7 +411,7 @@ def _success_response(request: Request, outcome: Outcome) -> Response:
     return Response(body, status_code=200, headers=headers, media_type=None)
 
 
-def serve(data_dir: Path, port: int) -> None:
+def serve(data_dir: Path, port: int, connections: int = DEFAULT_CONNECTIONS) -> None:
     """Runs the endpoint in the foreground on 127.0.0.1:port."""
     import uvicorn
 
@@ -393,7 +420,7 @@ def serve(data_dir: Path, port: int) -> None:
     configure_logging("chdb-server", level="warning")
     log.warning(WARNING_BANNER)
     os.environ.setdefault("CHDB_DISABLE_PROGRESS", "1")
-    app = create_app(data_dir)
+    app = create_app(data_dir, connections)
     app.state.engine()  # open the directory now, so a lock conflict fails at start-up
     log_config = logging_config("chdb-server", level="warning")  # the same format for uvicorn's lines
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=log_config, access_log=False)

@@ -25,11 +25,14 @@ def chdb_server(
         Path(".quivly/clickhouse"), help="chdb data directory (owned by this process)"
     ),
     port: int = typer.Option(8123, help="Port on 127.0.0.1"),
+    connections: int = typer.Option(
+        4, min=1, help="chdb connections: statements that run at once (each one at a time)"
+    ),
 ) -> None:
     """DEV/TEST ONLY: a ClickHouse HTTP endpoint backed by chdb, on 127.0.0.1."""
     from infra.chdb_server import serve
 
-    serve(data_dir, port)
+    serve(data_dir, port, connections)
 
 
 @app.command()

@@ -146,6 +146,42 @@ def test_two_concurrent_clients(clickhouse_settings: ClickHouseSettings) -> None
     assert sample == [("value 2 'q' \\ 19",)]
 
 
+def test_a_short_query_is_not_queued_behind_a_long_one(clickhouse_settings: ClickHouseSettings) -> None:
+    finished: list[str] = []
+
+    def long_query() -> None:
+        make_client(clickhouse_settings).command("SELECT sleep(2)")
+        finished.append("long")
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(long_query)
+        time.sleep(0.3)  # the long query is on the server now
+        assert make_client(clickhouse_settings).command("SELECT 1") == 1
+        finished.append("short")
+        running.result()
+    assert finished == ["short", "long"]
+
+
+def test_concurrent_requests_keep_their_own_parameters_and_settings(
+    clickhouse_settings: ClickHouseSettings,
+) -> None:
+    def work(client_no: int) -> list[tuple[str, int]]:
+        client = make_client(clickhouse_settings)
+        return [
+            client.query(
+                "SELECT {v:String}, toUInt64(getSetting('max_result_rows'))",
+                parameters={"v": f"client {client_no} request {i}"},
+                settings={"max_result_rows": 1000 + client_no},
+            ).result_rows[0]
+            for i in range(25)
+        ]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(work, range(4)))
+    for client_no, rows in enumerate(answers):
+        assert rows == [(f"client {client_no} request {i}", 1000 + client_no) for i in range(25)]
+
+
 @pytest.mark.parametrize("compress", [True, "lz4", "zstd", "gzip", False])
 def test_compressed_requests_and_responses(
     clickhouse_settings: ClickHouseSettings, compress: bool | str
