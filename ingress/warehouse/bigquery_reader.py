@@ -1,8 +1,9 @@
 """BigQuery as a warehouse, through google-cloud-bigquery, read ``page_rows`` rows per API page.
 
 The query binds the watermark as a named TIMESTAMP parameter: ``WHERE updated_at > @since``.
-Credentials: a service-account JSON key; ``api_endpoint`` (e.g. an emulator) without a key uses
-anonymous credentials.
+Credentials: a service-account JSON key, which signs its own JWT for each token (AIP-4111: no
+token exchange with Google's OAuth server); ``api_endpoint`` (e.g. an emulator) without a key
+uses anonymous credentials.
 """
 
 from __future__ import annotations
@@ -42,7 +43,13 @@ def make_client(connection: dict[str, Any], secrets: dict[str, Any]) -> bigquery
             info = orjson.loads(key)
         except orjson.JSONDecodeError:
             raise WarehouseQueryFailed("the service-account key is not valid JSON") from None
-        credentials: Any = service_account.Credentials.from_service_account_info(info)
+        try:
+            key_credentials = service_account.Credentials.from_service_account_info(info)
+        except (ValueError, TypeError, AttributeError):  # the message may quote the key: not shown
+            raise WarehouseQueryFailed(
+                "the service-account key is not a key file (client_email, private_key, token_uri)"
+            ) from None
+        credentials: Any = key_credentials.with_always_use_jwt_access(True)
     else:
         from google.auth.credentials import AnonymousCredentials
 

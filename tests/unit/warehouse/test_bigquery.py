@@ -1,14 +1,16 @@
-"""BigQuery's query and parameter building, and its errors, with the official client.
-
-No BigQuery emulator runs here: ``bqemulator`` (DuckDB-backed REST) needs DuckDB's ``spatial``
-extension, which it downloads from the DuckDB extension site at start-up (not reachable offline).
+"""BigQuery's query and parameter building, credentials and row conversion, with the official
+client and no server. The whole source against ``bqemulator`` (the DuckDB-backed BigQuery REST
+emulator): tests/integration/warehouse/test_bigquery_source.py.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from google.cloud import bigquery
 
 from ingress.warehouse.bigquery_reader import job_config, make_client
@@ -37,6 +39,20 @@ def test_an_emulator_endpoint_without_a_key_uses_anonymous_credentials() -> None
     assert client.project == "acme" and client._connection.API_BASE_URL == "http://127.0.0.1:9050"
     with pytest.raises(WarehouseQueryFailed, match="not valid JSON"):
         make_client({"project": "acme"}, {"service_account_json": "{not json"})
+
+
+def test_a_service_account_key_signs_its_own_jwt_and_a_partial_key_is_refused() -> None:
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+    )
+    key = {"private_key": pem.decode(), "client_email": "loader@acme.iam.gserviceaccount.com"}
+    key["token_uri"] = "https://oauth2.example/token"
+    client = make_client({"project": "acme"}, {"service_account_json": orjson.dumps(key).decode()})
+    assert client._credentials._always_use_jwt_access is True  # no token exchange
+    del key["token_uri"]
+    with pytest.raises(WarehouseQueryFailed, match="not a key file") as refused:
+        make_client({"project": "acme"}, {"service_account_json": orjson.dumps(key).decode()})
+    assert "PRIVATE KEY" not in str(refused.value)
 
 
 def test_rows_of_a_result_page_become_events() -> None:
