@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from core.clickhouse import make_client
 from core.settings import ClickHouseSettings
@@ -78,6 +79,22 @@ def source_body(connection: dict[str, Any], query: str = QUERY) -> dict[str, Any
     }
 
 
+async def warehouse_metrics(stack: Any) -> dict[tuple[str, str], float]:
+    """The warehouse samples of ingress's ``GET /metrics``: (name, outcome or status) -> value."""
+    response = await stack.http.get("/metrics")
+    assert response.status_code == 200
+    samples: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if (
+                sample.name.startswith("quivly_warehouse_")
+                and sample.labels.get("kind", "clickhouse") == "clickhouse"
+            ):
+                label = sample.labels.get("outcome") or sample.labels.get("status") or ""
+                samples[(sample.name, label)] = sample.value
+    return samples
+
+
 async def test_test_run_then_scheduled_runs_store_replace_and_stay_incremental(
     make_stack: Any,
     warehouse: Warehouse,
@@ -118,6 +135,12 @@ async def test_test_run_then_scheduled_runs_store_replace_and_stay_incremental(
         assert counts == [4, 2, 1, 1]
         assert first["watermark"] == "2026-11-25T11:58:20.000000Z"
         await wait_for_values(query_api, stack.api_key, {("pied-piper", DAY1): 10, ("hooli", DAY1): 5})
+        metrics = await warehouse_metrics(stack)
+        assert metrics[("quivly_warehouse_rows_total", "written")] >= 2
+        assert metrics[("quivly_warehouse_rows_total", "unmatched")] >= 1
+        assert metrics[("quivly_warehouse_rows_total", "invalid")] >= 1
+        assert metrics[("quivly_warehouse_runs_total", "succeeded")] >= 1
+        assert metrics[("quivly_warehouse_scheduler_leader", "")] == 1
 
         # A late correction (updated before the watermark, within the lookback) and a new row.
         warehouse.add(
