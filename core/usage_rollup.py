@@ -15,9 +15,10 @@ How a query is answered (``rollup_page``), all in ClickHouse:
    one configured in the control plane, read from the view ``metric_rollups_current`` right before
    (``configured_rollups``, for every query: no copy, no cache, so a rollup changed in the admin
    API applies to the next query);
-3. without ``customer`` in ``group_by``, the sum over customers of those per-customer values;
-4. series numbered in their order (``dense_rank``), the page's series and their windows returned,
-   with the number of series.
+3. without ``customer`` in ``group_by``, the sum over customers of those per-customer values
+   (for ``sum``, which is the sum of all the values, grouped without customers at all);
+4. one row per series (its windows in an array), numbered in their order: the page's series are
+   unfolded into their windows and returned, with the number of series.
 """
 
 from __future__ import annotations
@@ -365,11 +366,10 @@ _ROLLUP_VALUE = {
     Rollup.LAST: "argMax(value, period_start)",
 }
 # A grouped property's JSON value (ClickHouse's rendering, as the search's property filters use);
-# absent and JSON null are the same group, '' (sorted first, answered as null).
-_PROPERTY_VALUES = (
-    "arrayMap(raw -> if(raw = 'null', '', raw), "
-    "arrayMap(name -> JSONExtractRaw(properties, name), {group_properties:Array(String)}))"
-)
+# absent and JSON null are the same group, '' (sorted first, answered as null). One column per
+# property (plain String group keys), gathered into the series' array after grouping.
+_PROPERTY_VALUE = "if({raw} = 'null', '', {raw})".format(raw="JSONExtractRaw(properties, {{{name}:String}})")
+_NO_PROPERTIES = "CAST([], 'Array(String)')"
 
 
 def value_bounds(query: UsageQuery) -> tuple[int, int] | None:
@@ -396,21 +396,30 @@ def rollup_page(
     series index, total series). ``customer_ids``: the selected customers (None: all).
     ``configured``: the metrics' configured rollups (``configured_rollups``; unused with an
     override). At most ``MAX_WINDOWS_PER_PAGE + 1`` rows (one more tells the page is too big)."""
-    series = _series_rows(org_id, query, customer_ids, configured or {}, table)
-    numbered = (
-        "SELECT *, dense_rank() OVER (ORDER BY metric_key, customer_id, props) AS series_index "
-        f"FROM ({series.sql})"
+    windows = _window_rows(org_id, query, customer_ids, configured or {}, table)
+    # Series are numbered and paged as one row each (their windows in an array): the window
+    # functions and the sort see one row per series, not one per window.
+    series = (
+        "SELECT metric_key, customer_id, props, rollup, "
+        "arraySort(groupArray((window_start, rolled, periods))) AS windows, "
+        "row_number() OVER (ORDER BY metric_key, customer_id, props) AS series_index, "
+        "count() OVER () AS total_series "
+        f"FROM ({windows.sql}) GROUP BY metric_key, customer_id, props, rollup "
+        "ORDER BY series_index LIMIT {limit:UInt64} OFFSET {offset:UInt64}"
+    )
+    page = (
+        "SELECT metric_key, customer_id, props, rollup, series_index, total_series, "
+        "window.1 AS window_start, window.2 AS rolled, window.3 AS periods "
+        f"FROM ({series}) ARRAY JOIN windows AS window"
     )
     end = _WINDOW_END[query.window_size]
     sql = (
         "SELECT metric_key, customer_id, props, rollup, toUnixTimestamp(window_start), "
-        f"toUnixTimestamp({end}), rolled, periods, series_index, total_series FROM ("
-        f"SELECT *, max(series_index) OVER () AS total_series FROM ({numbered})) "
-        "WHERE series_index > {offset:UInt64} AND series_index <= {offset:UInt64} + {limit:UInt64} "
+        f"toUnixTimestamp({end}), rolled, periods, series_index, total_series FROM ({page}) "
         "ORDER BY series_index, window_start LIMIT {max_rows:UInt64}"
     )
     parameters = {
-        **series.parameters,
+        **windows.parameters,
         "offset": query.offset,
         "limit": query.limit,
         "max_rows": MAX_WINDOWS_PER_PAGE + 1,
@@ -423,9 +432,9 @@ def count_series(
 ) -> Statement:
     """How many series the query has (for a page past the last series, which carries no count)."""
     by_sum = replace(query, rollup=Rollup.SUM)  # the rollup changes no series
-    series = _series_rows(org_id, by_sum, customer_ids, {}, table)
-    sql = f"SELECT count() FROM (SELECT DISTINCT metric_key, customer_id, props FROM ({series.sql}))"
-    return Statement(sql, series.parameters)
+    windows = _window_rows(org_id, by_sum, customer_ids, {}, table)
+    sql = f"SELECT count() FROM (SELECT DISTINCT metric_key, customer_id, props FROM ({windows.sql}))"
+    return Statement(sql, windows.parameters)
 
 
 def configured_rollups(org_id: str, metric_keys: Sequence[str] | None) -> Statement:
@@ -445,18 +454,20 @@ def rollups_from_rows(rows: Sequence[Sequence[Any]]) -> dict[str, Rollup]:
     return {str(metric): known.get(str(rollup), Rollup.SUM) for metric, rollup in rows}
 
 
+def _rollups_in_play(query: UsageQuery, configured: dict[str, Rollup]) -> set[Rollup]:
+    if query.rollup is not None:
+        return {query.rollup}
+    if query.metric_keys is not None:
+        return {configured.get(metric, Rollup.SUM) for metric in query.metric_keys}
+    return {Rollup.SUM, *configured.values()}
+
+
 def _rollup_columns(
-    query: UsageQuery, configured: dict[str, Rollup], parameters: dict[str, Any]
+    in_play: set[Rollup], configured: dict[str, Rollup], parameters: dict[str, Any]
 ) -> tuple[str, str]:
     """The ``rollup`` column and the aggregate computing the rolled-up value. One rollup for every
     metric in play (an override, or the configured ones agree: the usual case) computes that
     aggregate alone; otherwise each metric's rollup picks among the aggregates in use."""
-    if query.rollup is not None:
-        in_play = {query.rollup}
-    elif query.metric_keys is not None:
-        in_play = {configured.get(metric, Rollup.SUM) for metric in query.metric_keys}
-    else:
-        in_play = {Rollup.SUM, *configured.values()}
     if len(in_play) == 1:
         (rollup,) = in_play
         parameters["rollup"] = rollup.value
@@ -478,7 +489,7 @@ def table_for(customer_ids: Sequence[str] | None) -> str:
     return USAGE_EVENTS_BY_METRIC
 
 
-def _series_rows(
+def _window_rows(
     org_id: str,
     query: UsageQuery,
     customer_ids: Sequence[str] | None,
@@ -508,27 +519,41 @@ def _series_rows(
     if customer_ids is not None:
         conditions.append("customer_id IN {customer_ids:Array(String)}")
         parameters["customer_ids"] = list(customer_ids)
-    rollup, rolled = _rollup_columns(query, configured, parameters)
-    props = "CAST([], 'Array(String)')"  # without property groups, properties are not even read
+    in_play = _rollups_in_play(query, configured)
+    rollup, rolled = _rollup_columns(in_play, configured, parameters)
+    # Without customer in group_by a window's value is the sum over customers of each customer's
+    # rolled-up value; for sums that is the sum of all the values, grouped without customers.
+    per_customer = query.by_customer or in_play != {Rollup.SUM}
+    columns = ["metric_key", f"{_WINDOW_START[query.window_size]} AS window_start", "value"]
+    keys = ["metric_key", "window_start"]
+    if per_customer:
+        columns.append("customer_id")
+        keys.append("customer_id")
+    if Rollup.LAST in in_play:
+        columns.append("period_start")
+    props = _NO_PROPERTIES  # without property groups, properties are not even read
     if query.group_properties:
-        props = _PROPERTY_VALUES
-        parameters["group_properties"] = list(query.group_properties)
+        names = [f"group_property_{index}" for index in range(len(query.group_properties))]
+        parameters.update(zip(names, query.group_properties, strict=True))
+        columns += [f"{_PROPERTY_VALUE.format(name=name)} AS {name}" for name in names]
+        keys += names
+        props = f"[{', '.join(names)}]"
     values = (
-        "SELECT metric_key, customer_id, period_start, value, "
-        f"{_WINDOW_START[query.window_size]} AS window_start, {props} AS props, {rollup} AS rollup "
+        f"SELECT {', '.join(columns)} "
         # Every condition is on a sorting-key column (shared by all versions of a value): FINAL
         # applies the replacements before anything else reads value or properties.
         f"FROM {table or table_for(customer_ids)} FINAL WHERE {' AND '.join(conditions)}"
     )
-    per_customer = (
-        f"SELECT metric_key, customer_id, props, window_start, rollup, {rolled} AS rolled, "
-        f"count() AS periods FROM ({values}) GROUP BY metric_key, customer_id, props, window_start, rollup"
+    customer = "customer_id" if per_customer else "'' AS customer_id"
+    grouped = (
+        f"SELECT metric_key, {customer}, {props} AS props, window_start, {rollup} AS rollup, "
+        f"{rolled} AS rolled, count() AS periods FROM ({values}) GROUP BY {', '.join(keys)}"
     )
-    if query.by_customer:
-        return Statement(per_customer, parameters)
+    if query.by_customer or not per_customer:
+        return Statement(grouped, parameters)
     summed = (
         "SELECT metric_key, '' AS customer_id, props, window_start, rollup, sum(rolled) AS rolled, "
-        f"sum(periods) AS periods FROM ({per_customer}) GROUP BY metric_key, props, window_start, rollup"
+        f"sum(periods) AS periods FROM ({grouped}) GROUP BY metric_key, props, window_start, rollup"
     )
     return Statement(summed, parameters)
 

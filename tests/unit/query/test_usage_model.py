@@ -186,7 +186,7 @@ def test_every_request_value_is_a_bound_parameter() -> None:
     statement = rollup_page("org'1", query, ["c'1"])
     assert "DROP" not in statement.sql and "a'b" not in statement.sql and "org'1" not in statement.sql
     assert statement.parameters["metric_keys"] == ["x'; DROP TABLE t; --"]
-    assert statement.parameters["group_properties"] == ["a'b"]
+    assert statement.parameters["group_property_0"] == "a'b"
     assert statement.parameters["customer_ids"] == ["c'1"]
     assert statement.parameters["rollup"] == "max"
     assert " FINAL " in statement.sql
