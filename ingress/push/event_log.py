@@ -167,10 +167,9 @@ class KafkaEventLog:
         partitions = sorted(await producer.partitions_for(self.topic))
         count = len(partitions)
         by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-        partition_for = self.partitioner.partition_for
-        for key, value in records:
-            partition = partitions[partition_for(key, count)]
-            by_partition.setdefault(partition, []).append((key, value))
+        indexes = self.partitioner.partitions_for([key for key, _ in records], count)
+        for record, index in zip(records, indexes, strict=True):
+            by_partition.setdefault(partitions[index], []).append(record)
         async with asyncio.TaskGroup() as group:
             for partition, items in by_partition.items():
                 group.create_task(self._send_partition(producer, partition, items, attempt))
