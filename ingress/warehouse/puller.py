@@ -3,7 +3,8 @@
 * A test run reads at most ``test_run_max_rows`` rows and produces nothing.
 * A scheduled run reads the window ``since = watermark - lookback`` page by page. Each page is
   validated and resolved exactly like a push and produced to the usage topic with the push path's
-  replace key; the next page is read while the current one is being produced. Only when every
+  replace key; while one page is planned, the previous one is produced and the next one read
+  (three pages in flight at most, so memory does not grow with the table). Only when every
   page was acknowledged does the run store its new watermark (the largest value of the watermark
   column it read). A run that fails keeps the previous watermark: the next run reads the same
   window again, and whatever a failed attempt had produced is replaced, never added.
@@ -27,7 +28,6 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from ingress.directory import Directory, MetricDiscovery
 from ingress.push.event_log import EventLogUnavailable
-from ingress.push.report import PushPlan
 from ingress.warehouse import model
 from ingress.warehouse.readers import (
     ReadOptions,
@@ -36,7 +36,7 @@ from ingress.warehouse.readers import (
     WarehouseUnavailable,
     open_reader,
 )
-from ingress.warehouse.rows import Layout, Page, QueryShapeError, RunTally, check_page
+from ingress.warehouse.rows import Layout, Page, PagePlanner, QueryShapeError, RunTally
 from ingress.warehouse.secrets import CredentialsUnreadable, SecretBox, redact
 from ingress.warehouse.settings import WarehouseSettings
 from ingress.warehouse.store import RunRecord, WarehouseStore
@@ -215,64 +215,63 @@ class Puller:
         live: bool,
         still_leader: Callable[[], bool] = lambda: True,
     ) -> None:
+        """Three pages at most in flight: page N+2 is read and page N produced while N+1 is planned."""
         reader = self._reader_factory(source.kind, source.connection, credentials)
         pages = _Pages(reader.pages(source.query, since, options))
         received_at = datetime.now(UTC)
         resolve = self._directory().customer_for_external_id
-        layout: Layout | None = None
+        loop = asyncio.get_running_loop()
+        planner: PagePlanner | None = None
+        upcoming: asyncio.Future[Page | None] | None = None
+        writing: asyncio.Future[None] | None = None
         try:
             page = await pages.next()
             while page is not None:
-                if layout is None:
+                if planner is None:
                     layout = Layout.of(page.columns, source.watermark_column)
-                upcoming = asyncio.ensure_future(pages.next())  # read ahead while producing
-                try:
-                    await self._page(source, layout, page, tally, resolve, live, received_at, still_leader)
-                except BaseException:
-                    # The read runs in a thread that cannot be cancelled: let it finish first.
-                    await asyncio.wait([upcoming])
-                    if not upcoming.cancelled():
-                        upcoming.exception()
-                    raise
+                    planner = PagePlanner(source.org_id, layout, resolve, live, received_at, tally)
+                upcoming = asyncio.ensure_future(pages.next())
+                # One thread plans every page (not any pool thread): rows are allocated and freed in
+                # one malloc arena, so the resident memory stays that of a few pages.
+                plan = await loop.run_in_executor(self._planner, planner.plan, page.rows)
+                page = None
+                ROWS.labels(source.kind, "read").inc(plan.rows)
+                ROWS.labels(source.kind, "unmatched").inc(plan.unmatched)
+                ROWS.labels(source.kind, "invalid").inc(plan.invalid)
+                if writing is not None:
+                    await writing
+                    writing = None
+                if live and plan.records:
+                    if not still_leader():
+                        raise RunAborted()
+                    writing = asyncio.ensure_future(self._write(source, plan.records, tally))
                 page = await upcoming
+                upcoming = None
+            if writing is not None:
+                await writing
+                writing = None
         finally:
+            if writing is not None:
+                writing.cancel()
+                await asyncio.wait([writing])
+            if upcoming is not None:
+                # The read runs in a thread that cannot be cancelled: let it finish first.
+                await asyncio.wait([upcoming])
+                if not upcoming.cancelled():
+                    upcoming.exception()
             await asyncio.to_thread(pages.close)
             await asyncio.to_thread(reader.close)
         if tally.metric_keys:
             self._discovery().saw(source.org_id, tally.metric_keys, received_at)
 
-    async def _page(
-        self,
-        source: model.Source,
-        layout: Layout,
-        page: Page,
-        tally: RunTally,
-        resolve: Callable[[str, str], str | None],
-        live: bool,
-        received_at: datetime,
-        still_leader: Callable[[], bool],
-    ) -> None:
-        def plan_page() -> tuple[PushPlan, int]:
-            checked = check_page(layout, page, tally.rows_read)
-            plan = tally.plan(source.org_id, checked, len(page.rows), resolve, live, received_at)
-            return plan, checked.invalid_count
-
-        # One thread plans every page (not any pool thread): rows are allocated and freed in one
-        # malloc arena, so the resident memory stays that of a page or two.
-        plan, invalid_count = await asyncio.get_running_loop().run_in_executor(self._planner, plan_page)
-        ROWS.labels(source.kind, "read").inc(len(page.rows))
-        ROWS.labels(source.kind, "unmatched").inc(plan.unmatched)
-        ROWS.labels(source.kind, "invalid").inc(invalid_count)
-        if live and plan.records:
-            if not still_leader():
-                raise RunAborted()
-            await self.event_log.write(plan.records)
-            tally.written += len(plan.records)
-            ROWS.labels(source.kind, "written").inc(len(plan.records))
-            log.info(
-                "warehouse source %s/%s: %d rows read, %d written so far",
-                source.org_id, source.source_id, tally.rows_read, tally.written,
-            )  # fmt: skip
+    async def _write(self, source: model.Source, records: list[tuple[bytes, bytes]], tally: RunTally) -> None:
+        await self.event_log.write(records)
+        tally.written += len(records)
+        ROWS.labels(source.kind, "written").inc(len(records))
+        log.info(
+            "warehouse source %s/%s: %d rows read, %d written so far",
+            source.org_id, source.source_id, tally.rows_read, tally.written,
+        )  # fmt: skip
 
 
 _READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="warehouse-read")
