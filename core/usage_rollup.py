@@ -17,8 +17,8 @@ How a query is answered (``rollup_page``), all in ClickHouse:
    API applies to the next query);
 3. without ``customer`` in ``group_by``, the sum over customers of those per-customer values
    (for ``sum``, which is the sum of all the values, grouped without customers at all);
-4. one row per series (its windows in an array), numbered in their order: the page's series are
-   unfolded into their windows and returned, with the number of series.
+4. one row per series (its windows in arrays), numbered in their order: the page's series are
+   returned, with the numbers of series and of the page's windows.
 """
 
 from __future__ import annotations
@@ -391,11 +391,12 @@ def rollup_page(
     configured: dict[str, Rollup] | None = None,
     table: str | None = None,
 ) -> Statement:
-    """The page's series and their windows, in order, each row carrying the number of series:
-    (metric_key, customer_id, properties, rollup, window start, window end, value, periods,
-    series index, total series). ``customer_ids``: the selected customers (None: all).
-    ``configured``: the metrics' configured rollups (``configured_rollups``; unused with an
-    override). At most ``MAX_WINDOWS_PER_PAGE + 1`` rows (one more tells the page is too big)."""
+    """The page's series in order, one row each with its windows as arrays (ascending) and the
+    numbers of series and of the page's windows: (metric_key, customer_id, properties, rollup,
+    window starts, window ends, values, periods, series index, total series, page windows).
+    ``customer_ids``: the selected customers (None: all). ``configured``: the metrics' configured
+    rollups (``configured_rollups``; unused with an override). When the page holds more than
+    ``MAX_WINDOWS_PER_PAGE`` windows, its rows come without windows."""
     windows = _window_rows(org_id, query, customer_ids, configured or {}, table)
     # Series are numbered and paged as one row each (their windows in an array): the window
     # functions and the sort see one row per series, not one per window.
@@ -407,22 +408,23 @@ def rollup_page(
         f"FROM ({windows.sql}) GROUP BY metric_key, customer_id, props, rollup "
         "ORDER BY series_index LIMIT {limit:UInt64} OFFSET {offset:UInt64}"
     )
-    page = (
-        "SELECT metric_key, customer_id, props, rollup, series_index, total_series, "
-        "window.1 AS window_start, window.2 AS rolled, window.3 AS periods "
-        f"FROM ({series}) ARRAY JOIN windows AS window"
-    )
+    page = f"SELECT *, sum(length(windows)) OVER () AS page_windows FROM ({series})"
+    # A page over the cap is answered without its windows (the caller turns it into a 422).
+    kept = "if(page_windows > {max_windows:UInt64}, [], windows)"
+    starts = f"arrayMap(window -> window.1, {kept})"
     end = _WINDOW_END[query.window_size]
     sql = (
-        "SELECT metric_key, customer_id, props, rollup, toUnixTimestamp(window_start), "
-        f"toUnixTimestamp({end}), rolled, periods, series_index, total_series FROM ({page}) "
-        "ORDER BY series_index, window_start LIMIT {max_rows:UInt64}"
+        "SELECT metric_key, customer_id, props, rollup, "
+        f"arrayMap(window_start -> toUnixTimestamp(window_start), {starts}), "
+        f"arrayMap(window_start -> toUnixTimestamp({end}), {starts}), "
+        f"arrayMap(window -> window.2, {kept}), arrayMap(window -> window.3, {kept}), "
+        f"series_index, total_series, page_windows FROM ({page}) ORDER BY series_index"
     )
     parameters = {
         **windows.parameters,
         "offset": query.offset,
         "limit": query.limit,
-        "max_rows": MAX_WINDOWS_PER_PAGE + 1,
+        "max_windows": MAX_WINDOWS_PER_PAGE,
     }
     return Statement(sql, parameters)
 
@@ -627,7 +629,7 @@ def run_usage_query(org_id: str, query: UsageQuery, run: Runner, table: str | No
         return UsageResult(query, [], 0, unresolved)
     configured = {} if query.rollup else rollups_from_rows(run(configured_rollups(org_id, query.metric_keys)))
     rows = run(rollup_page(org_id, query, customers, configured, table))
-    if len(rows) > MAX_WINDOWS_PER_PAGE:
+    if rows and int(rows[0][10]) > MAX_WINDOWS_PER_PAGE:
         raise UsageValidationError(
             [
                 {
@@ -667,27 +669,26 @@ def _selected_customers(org_id: str, query: UsageQuery, run: Runner) -> tuple[li
 
 
 def series_from_rows(query: UsageQuery, rows: Sequence[Sequence[Any]]) -> list[UsageSeries]:
-    """Rows of ``rollup_page`` (ordered by series, then window) as series. Window bounds are
-    formatted once per distinct instant (a page of 1,000 series shares a few)."""
-    series: list[UsageSeries] = []
+    """Rows of ``rollup_page`` (one per series, in order) as series. Window bounds are formatted
+    once per distinct instant (a page of 1,000 series shares a few)."""
     texts: dict[int, str] = {}
     whole = (format_utc(query.start), format_utc(query.end)) if query.window_size is WindowSize.ALL else None
-    current_index = None
-    for metric_key, customer_id, props, rollup, start_s, end_s, value, periods, index, _ in rows:
-        if index != current_index:
-            current_index = index
-            series.append(
-                UsageSeries(
-                    metric_key=str(metric_key),
-                    customer_id=str(customer_id) if query.by_customer else None,
-                    properties=_properties(query.group_properties, props) if query.group_properties else None,
-                    rollup=str(rollup),
-                    windows=[],
-                )
+    series: list[UsageSeries] = []
+    for metric_key, customer_id, props, rollup, starts, ends, values, periods, *_ in rows:
+        windows: list[UsageWindow] = []
+        for start_s, end_s, value, count in zip(starts, ends, values, periods, strict=True):
+            start, end = whole or (_utc_text(texts, int(start_s)), _utc_text(texts, int(end_s)))
+            windows.append(
+                {"start": start, "end": end, "value": json_number(float(value)), "periods": int(count)}
             )
-        start, end = whole or (_utc_text(texts, int(start_s)), _utc_text(texts, int(end_s)))
-        series[-1].windows.append(
-            {"start": start, "end": end, "value": json_number(float(value)), "periods": int(periods)}
+        series.append(
+            UsageSeries(
+                metric_key=str(metric_key),
+                customer_id=str(customer_id) if query.by_customer else None,
+                properties=_properties(query.group_properties, props) if query.group_properties else None,
+                rollup=str(rollup),
+                windows=windows,
+            )
         )
     return series
 
@@ -705,7 +706,7 @@ def _properties(names: Sequence[str], raw_values: Sequence[str]) -> dict[str, An
 
 def json_number(value: float) -> int | float:
     """An integral value prints as an integer (300.0 -> 300); anything else stays a float."""
-    if math.isfinite(value) and value == int(value) and abs(value) < 2**63:
+    if value.is_integer() and abs(value) < 2**63:  # is_integer: False for inf and nan
         return int(value)
     return value
 

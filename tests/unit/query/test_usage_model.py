@@ -250,9 +250,20 @@ def test_rows_become_series_and_windows() -> None:
         {**RANGE, "group_by": ["property:region"], "external_customer_ids": ["x1", "x9"]}
     )
     rows = [
-        ("api_calls", "", ['"eu"'], "max", 1767225600, 1769904000, 3.0, 2, 1, 2),
-        ("api_calls", "", ['"eu"'], "max", 1769904000, 1772323200, 2.5, 1, 1, 2),
-        ("api_calls", "", [""], "max", 1767225600, 1769904000, 7.0, 1, 2, 2),
+        (
+            "api_calls",
+            "",
+            ['"eu"'],
+            "max",
+            [1767225600, 1769904000],
+            [1769904000, 1772323200],
+            [3.0, 2.5],
+            [2, 1],
+            1,
+            2,
+            3,
+        ),
+        ("api_calls", "", [""], "max", [1767225600], [1769904000], [7.0], [1], 2, 2, 3),
     ]
     run = FakeRunner([("x1", "c1")], [("api_calls", "max")], rows)
     body = run_usage_query("org1", query, run).to_json()
@@ -286,7 +297,7 @@ def test_all_window_spans_from_to() -> None:
     query = validate_usage_query(
         {"from": "2026-01-15T12:00:00Z", "to": "2026-02-01T00:00:00Z", "window_size": "all"}
     )
-    run = FakeRunner([], [("m", "c1", [], "sum", 0, 0, 4.0, 4, 1, 1)])
+    run = FakeRunner([], [("m", "c1", [], "sum", [0], [0], [4.0], [4], 1, 1, 1)])
     window = run_usage_query("org1", query, run).to_json()["series"][0]["windows"][0]
     assert window == {
         "start": "2026-01-15T12:00:00Z",
@@ -305,8 +316,8 @@ def test_a_page_past_the_last_series_counts_the_series() -> None:
 
 def test_more_than_the_windows_cap_is_a_422_on_window_size() -> None:
     query = validate_usage_query(dict(RANGE))
-    row: tuple[Any, ...] = ("m", "c", [], "sum", 0, 0, 1.0, 1, 1, 1)
-    run = FakeRunner([], [row] * (MAX_WINDOWS_PER_PAGE + 1))
+    row: tuple[Any, ...] = ("m", "c", [], "sum", [], [], [], [], 1, 1, MAX_WINDOWS_PER_PAGE + 1)
+    run = FakeRunner([], [row])
     with pytest.raises(UsageValidationError) as caught:
         run_usage_query("org1", query, run)
     assert [d["path"] for d in caught.value.details] == ["window_size"]
