@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -35,6 +36,9 @@ class EventLogUnavailable(Exception):
     def __init__(self, message: str, maybe_stored: bool) -> None:
         super().__init__(message)
         self.maybe_stored = maybe_stored
+
+
+Batches = dict[int, list[Any]]  # per partition, the producer's batches (aiokafka BatchBuilder) in order
 
 
 class _Attempt:
@@ -135,14 +139,46 @@ class KafkaEventLog:
                 await asyncio.wait_for(producer.stop(), timeout=self.settings.produce_timeout_s)
 
     async def write(self, records: list[tuple[bytes, bytes]]) -> None:
+        """Produces ``records`` (partitioned and batched here, on the event loop)."""
+        await self._within_deadline(lambda producer, attempt: self._send_all(producer, records, attempt))
+
+    async def _send_all(
+        self, producer: AIOKafkaProducer, records: list[tuple[bytes, bytes]], attempt: _Attempt
+    ) -> None:
+        partitions = sorted(await producer.partitions_for(self.topic))
+        await self._hand_over_all(producer, self._batches(producer, records, partitions), attempt)
+
+    async def partitions(self) -> list[int]:
+        """The topic's partitions, for ``batches``."""
+        partitions: list[int] = []
+
+        async def read(producer: AIOKafkaProducer, attempt: _Attempt) -> None:
+            partitions.extend(sorted(await producer.partitions_for(self.topic)))
+
+        await self._within_deadline(read)
+        return partitions
+
+    def batches(self, records: list[tuple[bytes, bytes]], partitions: list[int]) -> Batches:
+        """The producer's batches of ``records``: pure CPU, safe in a worker thread, so that a
+        large write (a warehouse page) does not hold the event loop. ``write_batches`` sends them."""
+        producer = self._producer
+        if producer is None:
+            raise EventLogUnavailable("the event log is not connected", maybe_stored=False)
+        return self._batches(producer, records, partitions)
+
+    async def write_batches(self, batches: Batches) -> None:
+        """What ``write`` does with records, for records already made into ``batches``."""
+
+        await self._within_deadline(lambda producer, attempt: self._hand_over_all(producer, batches, attempt))
+
+    async def _within_deadline(self, send: Callable[[AIOKafkaProducer, _Attempt], Awaitable[None]]) -> None:
+        """Runs ``send`` within ``produce_timeout_s``; broker failures become ``EventLogUnavailable``."""
         producer = self._producer
         if producer is None:
             raise EventLogUnavailable("the event log is not connected", maybe_stored=False)
         attempt = _Attempt()
         try:
-            await asyncio.wait_for(
-                self._send_all(producer, records, attempt), timeout=self.settings.produce_timeout_s
-            )
+            await asyncio.wait_for(send(producer, attempt), timeout=self.settings.produce_timeout_s)
         except TimeoutError as exc:
             raise EventLogUnavailable(
                 "the event log did not acknowledge in time", attempt.handed_over
@@ -159,36 +195,36 @@ class KafkaEventLog:
                 f"the event log refused the write: {exc!r}", attempt.handed_over
             ) from exc
 
-    async def _send_all(
-        self, producer: AIOKafkaProducer, records: list[tuple[bytes, bytes]], attempt: _Attempt
-    ) -> None:
-        """One batch per partition (split when full), in request order: far less per-record work
+    def _batches(
+        self, producer: AIOKafkaProducer, records: list[tuple[bytes, bytes]], partitions: list[int]
+    ) -> Batches:
+        """Batches per partition (split when full), in request order: far less per-record work
         than ``send`` per record, same partitioner (murmur2 of the key, as every Kafka client)."""
-        partitions = sorted(await producer.partitions_for(self.topic))
-        count = len(partitions)
         by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-        indexes = self.partitioner.partitions_for([key for key, _ in records], count)
+        indexes = self.partitioner.partitions_for([key for key, _ in records], len(partitions))
         for record, index in zip(records, indexes, strict=True):
             by_partition.setdefault(partitions[index], []).append(record)
+        batches: Batches = {}
+        for partition, items in by_partition.items():
+            batch = producer.create_batch()
+            filled = batches[partition] = [batch]
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+                    filled.append(batch)
+        return batches
+
+    async def _hand_over_all(self, producer: AIOKafkaProducer, batches: Batches, attempt: _Attempt) -> None:
+        """Partitions concurrently, each one's batches in order; returns once all are acknowledged."""
         async with asyncio.TaskGroup() as group:
-            for partition, items in by_partition.items():
-                group.create_task(self._send_partition(producer, partition, items, attempt))
+            for partition, filled in batches.items():
+                group.create_task(self._send_partition(producer, partition, filled, attempt))
 
     async def _send_partition(
-        self,
-        producer: AIOKafkaProducer,
-        partition: int,
-        items: list[tuple[bytes, bytes]],
-        attempt: _Attempt,
+        self, producer: AIOKafkaProducer, partition: int, batches: list[Any], attempt: _Attempt
     ) -> None:
-        deliveries = []
-        batch = producer.create_batch()
-        for key, value in items:
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                deliveries.append(await self._hand_over(producer, batch, partition, attempt))
-                batch = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
-        deliveries.append(await self._hand_over(producer, batch, partition, attempt))
+        deliveries = [await self._hand_over(producer, batch, partition, attempt) for batch in batches]
         for delivery in deliveries:
             await delivery
 

@@ -19,7 +19,7 @@ import logging
 import secrets as random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from prometheus_client import Counter, Gauge, Histogram
 
 from ingress.directory import Directory, MetricDiscovery
-from ingress.push.event_log import EventLogUnavailable
+from ingress.push.event_log import Batches, EventLogUnavailable
 from ingress.warehouse import model
 from ingress.warehouse.readers import (
     ReadOptions,
@@ -36,7 +36,7 @@ from ingress.warehouse.readers import (
     WarehouseUnavailable,
     open_reader,
 )
-from ingress.warehouse.rows import Layout, Page, PagePlanner, QueryShapeError, RunTally
+from ingress.warehouse.rows import Layout, Page, PagePlan, PagePlanner, QueryShapeError, RunTally
 from ingress.warehouse.secrets import CredentialsUnreadable, SecretBox, redact
 from ingress.warehouse.settings import WarehouseSettings
 from ingress.warehouse.store import RunRecord, WarehouseStore
@@ -62,7 +62,11 @@ ReaderFactory = Callable[[str, dict[str, Any], dict[str, Any]], WarehouseReader]
 
 
 class EventLog(Protocol):
-    async def write(self, records: list[tuple[bytes, bytes]]) -> None: ...
+    async def partitions(self) -> list[int]: ...
+
+    def batches(self, records: list[tuple[bytes, bytes]], partitions: list[int]) -> Batches: ...
+
+    async def write_batches(self, batches: Batches) -> None: ...
 
 
 class RunAborted(Exception):
@@ -225,6 +229,7 @@ class Puller:
         upcoming: asyncio.Future[Page | None] | None = None
         writing: asyncio.Future[None] | None = None
         try:
+            partitions = await self.event_log.partitions() if live else []
             page = await pages.next()
             while page is not None:
                 if planner is None:
@@ -233,7 +238,9 @@ class Puller:
                 upcoming = asyncio.ensure_future(pages.next())
                 # One thread plans every page (not any pool thread): rows are allocated and freed in
                 # one malloc arena, so the resident memory stays that of a few pages.
-                plan = await loop.run_in_executor(self._planner, planner.plan, page.rows)
+                plan, batches = await loop.run_in_executor(
+                    self._planner, self._plan_page, planner, page.rows, partitions
+                )
                 page = None
                 ROWS.labels(source.kind, "read").inc(plan.rows)
                 ROWS.labels(source.kind, "unmatched").inc(plan.unmatched)
@@ -241,10 +248,10 @@ class Puller:
                 if writing is not None:
                     await writing
                     writing = None
-                if live and plan.records:
+                if batches:
                     if not still_leader():
                         raise RunAborted()
-                    writing = asyncio.ensure_future(self._write(source, plan.records, tally))
+                    writing = asyncio.ensure_future(self._write(source, batches, len(plan.records), tally))
                 page = await upcoming
                 upcoming = None
             if writing is not None:
@@ -264,10 +271,18 @@ class Puller:
         if tally.metric_keys:
             self._discovery().saw(source.org_id, tally.metric_keys, received_at)
 
-    async def _write(self, source: model.Source, records: list[tuple[bytes, bytes]], tally: RunTally) -> None:
-        await self.event_log.write(records)
-        tally.written += len(records)
-        ROWS.labels(source.kind, "written").inc(len(records))
+    def _plan_page(
+        self, planner: PagePlanner, rows: Sequence[Sequence[Any]], partitions: list[int]
+    ) -> tuple[PagePlan, Batches]:
+        plan = planner.plan(rows)
+        if not planner.live or not plan.records:
+            return plan, {}
+        return plan, self.event_log.batches(plan.records, partitions)
+
+    async def _write(self, source: model.Source, batches: Batches, records: int, tally: RunTally) -> None:
+        await self.event_log.write_batches(batches)
+        tally.written += records
+        ROWS.labels(source.kind, "written").inc(records)
         log.info(
             "warehouse source %s/%s: %d rows read, %d written so far",
             source.org_id, source.source_id, tally.rows_read, tally.written,
