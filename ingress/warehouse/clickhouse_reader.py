@@ -63,16 +63,19 @@ class ClickHouseReader:
             with stream:
                 columns = [str(name) for name in stream.source.column_names]
                 pending: list[Any] = []
-                for block in stream:
+                for block in stream:  # blocks may be larger than asked: pages are cut to size
                     pending.extend(block)
-                    if len(pending) < options.page_rows:
-                        continue
-                    rows, done = capped(pending, read, options.max_rows)
-                    read += len(rows)
-                    pending = []
-                    yield Page(columns, rows)
-                    if done:
-                        return
+                    start = 0
+                    while len(pending) - start >= options.page_rows:
+                        rows, done = capped(
+                            pending[start : start + options.page_rows], read, options.max_rows
+                        )
+                        start += options.page_rows
+                        read += len(rows)
+                        yield Page(columns, rows)
+                        if done:
+                            return
+                    pending = pending[start:]
                 rows, _ = capped(pending, read, options.max_rows)
                 if rows or read == 0:
                     yield Page(columns, rows)

@@ -251,7 +251,7 @@ class Puller:
                 if batches:
                     if not still_leader():
                         raise RunAborted()
-                    writing = asyncio.ensure_future(self._write(source, batches, len(plan.records), tally))
+                    writing = asyncio.ensure_future(self._write(source, batches, plan.written, tally))
                 page = await upcoming
                 upcoming = None
             if writing is not None:
@@ -277,7 +277,9 @@ class Puller:
         plan = planner.plan(rows)
         if not planner.live or not plan.records:
             return plan, {}
-        return plan, self.event_log.batches(plan.records, partitions)
+        batches = self.event_log.batches(plan.records, partitions)
+        plan.records = []  # in the batches now: only the count is kept
+        return plan, batches
 
     async def _write(self, source: model.Source, batches: Batches, records: int, tally: RunTally) -> None:
         await self.event_log.write_batches(batches)

@@ -246,6 +246,10 @@ class PagePlan:
     rows: int
     unmatched: int
     invalid: int
+    written: int = field(init=False)  # len(records), kept once the records are dropped
+
+    def __post_init__(self) -> None:
+        self.written = len(self.records)
 
 
 class PagePlanner:

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from core.clickhouse import make_client
 from core.settings import ClickHouseSettings
 from infra.processes import free_port
+from ingress.push.event_log import EventLogUnavailable
 from tests.integration.ingress.conftest import consume_all
 from tests.integration.streams.helpers import WorkerProcess
 from tests.integration.warehouse.conftest import PASSWORD, plain_text_of_tables, wait_for_values
@@ -207,3 +208,36 @@ async def test_syntax_error_and_unreachable_warehouse_fail_clearly_without_a_wat
         assert all(PASSWORD not in text for text in stack.seen or [])
     assert PASSWORD not in caplog.text
     assert PASSWORD not in plain_text_of_tables(stack.clickhouse)
+
+
+async def test_a_broker_failing_mid_run_stores_no_watermark_and_the_next_run_reads_it_all(
+    make_stack: Any, warehouse: Warehouse
+) -> None:
+    warehouse.add(
+        *(
+            ("sf-1", "api_calls", i, datetime(2026, 11, 1 + i, tzinfo=UTC), "", T + timedelta(seconds=i))
+            for i in range(5)
+        )
+    )
+    async with make_stack(page_rows=2, run_attempts=1) as stack:
+        await stack.setup_org()
+        event_log = stack.app.state.event_log
+        send = event_log.write_batches
+        sent: list[int] = []
+
+        async def second_page_fails(batches: Any) -> None:
+            sent.append(len(sent))
+            if len(sent) == 2:
+                raise EventLogUnavailable("the broker went away", maybe_stored=False)
+            await send(batches)
+
+        event_log.write_batches = second_page_fails
+        source = await stack.admin("POST", stack.sources(), source_body(warehouse.connection()), expect=201)
+        await stack.admin("POST", f"{stack.sources()}/{source['source_id']}/publish")
+        failed = await stack.wait_for_run(source["source_id"], lambda r: r["status"] == "failed")
+        assert failed["watermark"] is None and "the broker went away" in failed["error"]
+        assert len(sent) == 2  # the first page was produced, the second failed: the run stopped there
+        event_log.write_batches = send
+        good = await stack.wait_for_run(source["source_id"], lambda r: r["status"] == "succeeded")
+        assert good["rows_read"] == good["rows_written"] == 5
+        assert good["watermark"] == "2026-11-25T12:00:04.000000Z"
