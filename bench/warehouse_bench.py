@@ -228,6 +228,7 @@ async def pull(
     # clickhouse-connect imports pandas on a process's first insert (the run record): ~80 MiB, once
     # per process, not per run, so it is imported before the phase starts.
     import pandas  # noqa: F401
+
     source = model.Source(
         ORG, f"src_{uuid.uuid4().hex[:8]}", "bench", "clickhouse", model.STATUS_PUBLISHED,
         {"url": url, "database": database}, box.seal({}), QUERY, 3600, "updated_at", 0,
