@@ -254,6 +254,13 @@ def summary(name: str, results: list[dict[str, float]]) -> str:
     )
 
 
+def fresh_topic(servers: str) -> str:
+    topic = f"bench_{uuid.uuid4().hex[:8]}"
+    kafka = KafkaSettings(bootstrap_servers=servers, usage_topic=topic, dead_letter_topic=f"{topic}_dlq")
+    asyncio.run(provision_topics(kafka))
+    return topic
+
+
 def run_phase(args: argparse.Namespace) -> dict[str, float]:
     """One phase in a fresh process (so each phase's memory is its own), given the components."""
     kafka = KafkaSettings(
@@ -288,21 +295,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="quivly-warehouse-bench-") as work:
         work_dir = Path(work)
         with kafka_bootstrap_servers(work_dir) as servers, clickhouse_url(work_dir) as url:
-            topic = f"bench_{uuid.uuid4().hex[:8]}"
-            kafka = KafkaSettings(
-                bootstrap_servers=servers, usage_topic=topic, dead_letter_topic=f"{topic}_dlq"
-            )
-            asyncio.run(provision_topics(kafka))
             apply_migrations(ClickHouseSettings(url=url, database=STORE_DATABASE))
             started = time.perf_counter()
             fill_warehouse(url, DATABASE, args.rows)
             print(f"warehouse table: {args.rows:,} rows in {time.perf_counter() - started:.1f} s")
             common = ["--rows", str(args.rows), "--page-rows", str(args.page_rows)]
-            common += ["--servers", servers, "--url", url, "--topic", topic]
+            common += ["--servers", servers, "--url", url]
             for repeat in range(args.repeats):
                 for phase in PHASES:
+                    topic = fresh_topic(servers)  # each phase writes to an empty topic
                     child = subprocess.run(
-                        [sys.executable, __file__, "--phase", phase, *common],
+                        [sys.executable, __file__, "--phase", phase, "--topic", topic, *common],
                         check=True, capture_output=True, text=True,
                     )  # fmt: skip
                     results[phase].append(json.loads(child.stdout.strip().splitlines()[-1]))
