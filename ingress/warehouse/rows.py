@@ -233,6 +233,7 @@ class RunTally:
 
 # ---------------------------------------------------------------------------- the fast path
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 _MAX_FLOAT_INT = 2**1023  # the push validator's bound for integers taken as they are
 _HOUR_US = 3_600_000_000
 _dumps = orjson.dumps
@@ -483,7 +484,10 @@ def _utc_moment(value: Any) -> datetime | None:
     """A timestamp column's value as the push validator reads its JSON form; None if it would not."""
     kind = type(value)
     if kind is datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # As ``as_utc``, by arithmetic: ``replace(tzinfo=...)`` and ``astimezone`` cost ~5x more.
+        if value.tzinfo is None:
+            return _EPOCH + (value - _NAIVE_EPOCH)
+        return None if value.utcoffset() is None else _EPOCH + (value - _EPOCH)
     if kind is date:
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if kind is str:

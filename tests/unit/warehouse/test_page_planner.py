@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,8 +23,18 @@ def resolve(org_id: str, external_id: str) -> str | None:
 
 
 moments = st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31))
-zones = st.sampled_from([None, UTC, timezone(timedelta(hours=-7)), timezone(timedelta(hours=5, minutes=30))])
-datetimes = st.builds(lambda moment, zone: moment.replace(tzinfo=zone), moments, zones)
+zones = st.sampled_from(
+    [
+        None,
+        UTC,
+        timezone(timedelta(hours=-7)),
+        timezone(timedelta(hours=5, minutes=30)),
+        ZoneInfo("Europe/Paris"),
+    ]
+)
+datetimes = st.builds(
+    lambda moment, zone, fold: moment.replace(tzinfo=zone, fold=fold), moments, zones, st.integers(0, 1)
+)
 recent = st.datetimes(min_value=datetime(1995, 1, 1), max_value=datetime(2300, 1, 1), timezones=st.just(UTC))
 texts = st.sampled_from(["", " ", "x" * 256, "yesterday", "2026-11-20", "2026-11-20T09:30:00Z", "1"])
 values = {
