@@ -26,7 +26,10 @@ def chdb_server(
     ),
     port: int = typer.Option(8123, help="Port on 127.0.0.1"),
     connections: int = typer.Option(
-        4, min=1, help="chdb connections: statements that run at once (each one at a time)"
+        4,
+        min=1,
+        envvar="QUIVLY_CHDB_CONNECTIONS",
+        help="chdb connections: statements that run at once (each one at a time)",
     ),
 ) -> None:
     """DEV/TEST ONLY: a ClickHouse HTTP endpoint backed by chdb, on 127.0.0.1."""

@@ -135,6 +135,7 @@ class Puller:
         )  # fmt: skip
         clock = time.monotonic()
         tally = RunTally()
+        attempt_tallies: list[RunTally] = []  # a failed run reports what its last attempt produced
         credentials: dict[str, Any] = {}
         try:
             await asyncio.to_thread(self.store.save_run, record)
@@ -144,7 +145,7 @@ class Puller:
                 model.iso_z(since, "microseconds"),
             )  # fmt: skip
             credentials = self._box().open(source.secret_token)
-            tally = await self._attempts(source, credentials, since, record, still_leader)
+            tally = await self._attempts(source, credentials, since, record, still_leader, attempt_tallies)
             record.status = "succeeded"
             if tally.watermark is not None and (watermark is None or tally.watermark > watermark):
                 record.watermark = tally.watermark
@@ -162,6 +163,8 @@ class Puller:
                 "failed",
                 redact(f"internal error: {type(exc).__name__}", credentials),
             )
+        if record.status == "failed" and attempt_tallies:
+            tally = attempt_tallies[-1]
         record.finished_at = datetime.now(UTC)
         record.version = max(record.version + 1, time.time_ns() // 1000)
         self._count(source.kind, record, tally, time.monotonic() - clock)
@@ -190,11 +193,13 @@ class Puller:
         since: datetime,
         record: RunRecord,
         still_leader: Callable[[], bool],
+        attempt_tallies: list[RunTally],
     ) -> RunTally:
         delay = self.settings.retry_initial_s
         while True:
             record.attempts += 1
             tally = RunTally()
+            attempt_tallies.append(tally)
             try:
                 await self._pull(source, credentials, since, tally, self._options(None), True, still_leader)
                 return tally

@@ -237,6 +237,7 @@ async def test_a_broker_failing_mid_run_stores_no_watermark_and_the_next_run_rea
         failed = await stack.wait_for_run(source["source_id"], lambda r: r["status"] == "failed")
         assert failed["watermark"] is None and "the broker went away" in failed["error"]
         assert len(sent) == 2  # the first page was produced, the second failed: the run stopped there
+        assert failed["rows_written"] == 2  # what the failed attempt produced: the first page
         event_log.write_batches = send
         good = await stack.wait_for_run(source["source_id"], lambda r: r["status"] == "succeeded")
         assert good["rows_read"] == good["rows_written"] == 5
