@@ -149,7 +149,9 @@ def add_usage_routes(
             result=result,
             rows=rows,
             columns=COLUMNS,
-            chart=render_chart(charted, "Usage per window") if charted else "",
+            chart=render_chart(charted, "Usage per window", result.query.timezone)
+            if charted and result
+            else "",
             charted=len(charted),
             csv_url=_usage_url(org_id, ".csv", values),
             next_url=_page_url(org_id, values, result, +1),

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from html import escape
+from zoneinfo import ZoneInfo
 
 PALETTE = (
     "#3b5bdb",
@@ -52,8 +54,9 @@ def format_number(value: float) -> str:
     return f"{value:,.2f}"
 
 
-def render_chart(series: Sequence[ChartSeries], title: str) -> str:
-    """An SVG of the series on a shared x axis (every window start any series has)."""
+def render_chart(series: Sequence[ChartSeries], title: str, timezone: str = "UTC") -> str:
+    """An SVG of the series on a shared x axis (every window start any series has), the window
+    starts labelled in ``timezone`` (the query's)."""
     starts = sorted({start for item in series for start, _ in item.points})
     values = [value for item in series for _, value in item.points]
     low = min([0.0, *values])
@@ -88,14 +91,14 @@ def render_chart(series: Sequence[ChartSeries], title: str) -> str:
             )
             parts.append(
                 f'<text x="{x(start):.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="{anchor}" font-size="12" '
-                f'fill="#667085">{escape(short_label(start))}</text>'
+                f'fill="#667085">{escape(short_label(start, timezone))}</text>'
             )
     for index, item in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
         points = " ".join(f"{x(start):.1f},{y(value):.1f}" for start, value in item.points)
         parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for start, value in item.points:
-            tip = f"{item.label} · {start}: {format_number(value)}"
+            tip = f"{item.label} · {short_label(start, timezone)}: {format_number(value)}"
             parts.append(
                 f'<circle cx="{x(start):.1f}" cy="{y(value):.1f}" r="3" fill="{colour}">'
                 f"<title>{escape(tip)}</title></circle>"
@@ -121,6 +124,8 @@ def _legend(series: Sequence[ChartSeries]) -> str:
     return "".join(parts)
 
 
-def short_label(start: str) -> str:
-    """``2026-06-01T00:00:00Z`` -> ``2026-06-01``; hours keep their time."""
-    return start[:10] if start[11:19] == "00:00:00" else start[:16].replace("T", " ")
+def short_label(start: str, timezone: str = "UTC") -> str:
+    """A window start (``2026-06-01T00:00:00Z``) in ``timezone``: its date at midnight there
+    (``2026-06-01``), else its date and time (``2026-03-28 23:00``)."""
+    local = datetime.fromisoformat(start).astimezone(ZoneInfo(timezone))
+    return local.strftime("%Y-%m-%d" if local.strftime("%H:%M:%S") == "00:00:00" else "%Y-%m-%d %H:%M")

@@ -55,3 +55,12 @@ def test_axis_helpers() -> None:
     assert [nice_ceiling(v) for v in (0, 0.3, 7, 10, 11, 2400)] == [1.0, 0.5, 10, 10, 20, 5000]
     assert short_label("2026-06-01T00:00:00Z") == "2026-06-01"
     assert short_label("2026-03-28T23:00:00Z") == "2026-03-28 23:00"
+
+
+def test_window_starts_are_labelled_in_the_query_time_zone() -> None:
+    # Berlin's November starts at 23:00 UTC the day before; its March 30 at 22:00 UTC (summer time).
+    assert short_label("2026-10-31T23:00:00Z", "Europe/Berlin") == "2026-11-01"
+    assert short_label("2026-03-29T22:00:00Z", "Europe/Berlin") == "2026-03-30"
+    assert short_label("2026-03-29T10:00:00Z", "Europe/Berlin") == "2026-03-29 12:00"
+    svg = render_chart([ChartSeries("api_calls", [("2026-10-31T23:00:00Z", 1.0)])], "Usage", "Europe/Berlin")
+    assert ">2026-11-01<" in svg and "2026-10-31" not in svg
