@@ -40,6 +40,35 @@ def stale_partitions(persisted: Mapping[int, int], end_offsets: Mapping[int, int
     return sorted(p for p, offset in persisted.items() if offset >= end_offsets.get(p, 0))
 
 
+def discard_unopenable(paths: Mapping[int, Path]) -> list[int]:
+    """Removes the partition databases RocksDB cannot open; returns their partitions.
+
+    A worker killed (SIGKILL) while RocksDB was creating a partition's database leaves a directory
+    without its ``CURRENT`` file: every later start would fail opening it. Such a database holds
+    no state that the changelog does not (its first write had not been made durable yet), so it is
+    rebuilt from the changelog like a stale one.
+    """
+    import rocksdict
+
+    discarded: list[int] = []
+    for partition, path in paths.items():
+        if not path.exists():
+            continue
+        try:
+            rocksdict.Rdict(
+                str(path), rocksdict.Options(raw_mode=True), access_type=rocksdict.AccessType.read_only()
+            ).close()
+        except Exception as exc:  # rocksdict raises a bare Exception with RocksDB's message
+            log.warning(
+                "local state of partition %d cannot be opened (%s); rebuilding it from the changelog",
+                partition,
+                exc,
+            )
+            shutil.rmtree(path)
+            discarded.append(partition)
+    return discarded
+
+
 def read_persisted_offsets(paths: Mapping[int, Path], offset_key: bytes) -> dict[int, int]:
     """The persisted changelog offset of each partition database that exists (read-only)."""
     import rocksdict
@@ -96,10 +125,12 @@ async def changelog_end_offsets(
 async def rebuild_stale_state(
     kafka: KafkaSettings, changelog: str, paths: Mapping[int, Path], offset_key: bytes
 ) -> list[int]:
-    """Removes the partition databases that do not match the changelog; returns their partitions."""
+    """Removes the partition databases that cannot be opened or do not match the changelog;
+    returns their partitions."""
+    unopenable = discard_unopenable(paths)
     persisted = read_persisted_offsets(paths, offset_key)
     if not persisted:
-        return []
+        return unopenable
     ends = await changelog_end_offsets(kafka, changelog, sorted(persisted))
     stale = stale_partitions(persisted, ends)
     for partition in stale:
@@ -112,4 +143,4 @@ async def rebuild_stale_state(
             ends.get(partition, 0),
         )
         shutil.rmtree(paths[partition])
-    return stale
+    return sorted(unopenable + stale)
