@@ -38,12 +38,9 @@ import argparse
 import asyncio
 import math
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -55,7 +52,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.ops.histogram import bucket_quantile
-from infra.processes import free_local_run_ports, start_local_run
+from infra.processes import PRINTED_ADMIN_TOKEN, LocalRun, free_local_run_ports, wait_until_ready
 
 BATCH = 1000
 CUSTOMERS = 100
@@ -100,8 +97,7 @@ ROLES = {
 class Stack:
     directory: Path
     ports: dict[str, int] = field(default_factory=dict)
-    process: subprocess.Popen[str] | None = None
-    output: list[str] = field(default_factory=list)
+    run: LocalRun | None = None
     admin_token: str = ""
 
     @property
@@ -112,44 +108,24 @@ class Stack:
     def worker_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['streams']}"
 
-    def start(self) -> None:
+    def start(self, timeout_s: float = 180) -> None:
+        deadline = time.monotonic() + timeout_s
         self.ports = free_local_run_ports()
         # The bench pushes far more than the default 1000 requests per minute per replica.
         extra = {"QUIVLY_INGRESS_RATE_LIMIT_PER_MINUTE": "1000000"}
-        self.process = start_local_run(self.directory, self.ports, extra)
-        stdout = self.process.stdout
-        assert stdout is not None
-        threading.Thread(target=lambda: self.output.extend(iter(stdout.readline, "")), daemon=True).start()
-        deadline = time.monotonic() + 180
-        while "Ctrl-C stops everything" not in "".join(self.output):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("quivly dev did not start:\n" + "".join(self.output))
-            time.sleep(0.2)
-        token = re.search(r"admin token\s+(\S+)", "".join(self.output))
-        assert token, "".join(self.output)
-        self.admin_token = token.group(1)
-        while time.monotonic() < deadline:  # the worker has its partitions and its table state
-            try:
-                if httpx.get(f"{self.worker_url}/health/ready", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError("the streams worker did not become ready")
+        self.run = LocalRun.start(self.directory, self.ports, extra, timeout_s)
+        self.admin_token = self.run.printed(PRINTED_ADMIN_TOKEN)
+        wait_until_ready(self.worker_url, max(deadline - time.monotonic(), 0))
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        if self.run is not None:
+            self.run.stop()
 
     def service_pids(self) -> dict[str, int]:
         """PIDs of the stack's processes by role (for py-spy)."""
-        assert self.process is not None
+        assert self.run is not None
         found: dict[str, int] = {}
-        pending = [self.process.pid]
+        pending = [self.run.process.pid]
         while pending:
             pid = pending.pop()
             for task in Path(f"/proc/{pid}/task").glob("*"):

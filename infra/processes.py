@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 
 def free_port() -> int:
@@ -81,12 +87,15 @@ def start_process(
         )
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    """SIGTERM to the process group, then SIGKILL if it does not exit in time."""
+def stop_process(
+    process: subprocess.Popen[Any], timeout_s: float = 10.0, first: signal.Signals = signal.SIGTERM
+) -> None:
+    """``first`` (SIGTERM; SIGINT is Ctrl-C) to the process group, then SIGKILL if it does not
+    exit in time."""
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, first)
     try:
         process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -144,3 +153,67 @@ def start_local_run(
         text=True,
         start_new_session=True,
     )
+
+
+# What ``quivly dev`` prints once everything runs, and how it prints the demo key and admin token.
+LOCAL_RUN_BANNER = "Ctrl-C stops everything"
+PRINTED_API_KEY = r"Bearer (qvk_[A-Za-z0-9_\-]+)"
+PRINTED_ADMIN_TOKEN = r"admin token\s+(\S+)"
+
+
+@dataclass
+class LocalRun:
+    """``quivly dev`` started by ``start_local_run``, its output collected as it is printed."""
+
+    process: subprocess.Popen[str]
+    output: list[str]
+
+    @classmethod
+    def start(
+        cls,
+        data_dir: Path,
+        ports: dict[str, int],
+        extra_env: dict[str, str] | None = None,
+        timeout_s: float = 150,
+    ) -> LocalRun:
+        """Starts it and waits for its banner: every process up, the demo organization made."""
+        process = start_local_run(data_dir, ports, extra_env)
+        stdout = process.stdout
+        assert stdout is not None
+        run = cls(process, [])
+        threading.Thread(target=lambda: run.output.extend(iter(stdout.readline, "")), daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        while LOCAL_RUN_BANNER not in run.text:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_process(process, timeout_s=60, first=signal.SIGINT)
+                raise RuntimeError("quivly dev did not start:\n" + run.text)
+            time.sleep(0.2)
+        return run
+
+    @property
+    def text(self) -> str:
+        return "".join(self.output)
+
+    def printed(self, pattern: str) -> str:
+        """The first group of ``pattern`` in the output (``PRINTED_API_KEY``, ``PRINTED_ADMIN_TOKEN``)."""
+        match = re.search(pattern, self.text)
+        if match is None:
+            raise RuntimeError(f"quivly dev did not print {pattern!r}:\n{self.text}")
+        return match.group(1)
+
+    def stop(self) -> None:
+        """Ctrl-C, as a person stops it; SIGKILL after a minute."""
+        stop_process(self.process, timeout_s=60, first=signal.SIGINT)
+
+
+def wait_until_ready(url: str, timeout_s: float) -> None:
+    """Until ``url``'s ``/health/ready`` answers 200 (a streams worker: its partitions and state)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout_s} s")

@@ -3,12 +3,8 @@ Prometheus scraping it, for the operations tests."""
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import signal
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +12,16 @@ from typing import Any
 
 import httpx
 
-from infra.processes import REPO_ROOT, free_local_run_ports, free_port, start_local_run, wait_for_port
+from infra.processes import (
+    PRINTED_ADMIN_TOKEN,
+    PRINTED_API_KEY,
+    REPO_ROOT,
+    LocalRun,
+    free_local_run_ports,
+    free_port,
+    wait_for_port,
+    wait_until_ready,
+)
 
 __all__ = ["REPO_ROOT", "LocalStack", "Prometheus", "promtool_binary"]
 
@@ -40,8 +45,7 @@ class LocalStack:
 
     data_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
-    process: subprocess.Popen[str] | None = None
-    output: list[str] = field(default_factory=list)
+    run: LocalRun | None = None
     api_key: str = ""
     admin_token: str = ""
 
@@ -56,44 +60,15 @@ class LocalStack:
 
     def start(self, timeout_s: float = 150) -> None:
         self.ports = free_local_run_ports()
-        self.process = start_local_run(
-            self.data_dir, self.ports, {"QUIVLY_LOG_FORMAT": "json", "QUIVLY_LOG_LEVEL": "info"}
-        )
-        stdout = self.process.stdout
-        assert stdout is not None
-        threading.Thread(target=lambda: self.output.extend(iter(stdout.readline, "")), daemon=True).start()
-        deadline = time.monotonic() + timeout_s
-        while "Ctrl-C stops everything" not in "".join(self.output):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("quivly dev did not start:\n" + "".join(self.output))
-            time.sleep(0.2)
-        text = "".join(self.output)
-        key = re.search(r"Bearer (qvk_[A-Za-z0-9_\-]+)", text)
-        token = re.search(r"admin token\s+(\S+)", text)
-        assert key and token, text
-        self.api_key, self.admin_token = key.group(1), token.group(1)
-        self.wait_ready(f"http://127.0.0.1:{self.ports['streams']}", timeout_s=90)
-
-    def wait_ready(self, url: str, timeout_s: float) -> None:
-        """Until ``url``'s readiness is 200 (the streams worker: its partitions and table state)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"{url} not ready after {timeout_s} s")
+        extra_env = {"QUIVLY_LOG_FORMAT": "json", "QUIVLY_LOG_LEVEL": "info"}
+        self.run = LocalRun.start(self.data_dir, self.ports, extra_env, timeout_s)
+        self.api_key = self.run.printed(PRINTED_API_KEY)
+        self.admin_token = self.run.printed(PRINTED_ADMIN_TOKEN)
+        wait_until_ready(f"http://127.0.0.1:{self.ports['streams']}", timeout_s=90)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        if self.run is not None:
+            self.run.stop()
 
     def push(self, events: list[dict[str, Any]], request_id: str | None = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.api_key}"}

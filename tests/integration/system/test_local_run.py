@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.processes import free_local_run_ports, start_local_run
+from infra.processes import PRINTED_ADMIN_TOKEN, PRINTED_API_KEY, free_local_run_ports, start_local_run
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
 
@@ -61,6 +61,13 @@ def _wait_for_line(process: subprocess.Popen[str], pattern: str, timeout_s: floa
     raise AssertionError(f"{pattern!r} not printed in {timeout_s} s; output:\n{''.join(lines)}")
 
 
+def demo_headers(output: str) -> dict[str, str]:
+    """The Authorization header of the demo organization's key that ``quivly dev`` printed."""
+    api_key = re.search(PRINTED_API_KEY, output)
+    assert api_key, output
+    return {"Authorization": f"Bearer {api_key.group(1)}"}
+
+
 def test_run_command_serves_everything_on_one_url_and_ctrl_c_cleans_up(tmp_path: Path) -> None:
     ports = free_local_run_ports()
     port = ports["gateway"]
@@ -69,11 +76,9 @@ def test_run_command_serves_everything_on_one_url_and_ctrl_c_cleans_up(tmp_path:
     try:
         _wait_for_line(process, r"Ctrl-C stops everything", 120, seen)
         output = "".join(seen)
-        api_key = re.search(r"Bearer (qvk_[A-Za-z0-9_\-]+)", output)
-        assert api_key, output
-        assert re.search(r"admin token\s+\S+", output)
+        headers = demo_headers(output)
+        assert re.search(PRINTED_ADMIN_TOKEN, output)
         assert f"http://127.0.0.1:{port}/admin/" in output
-        headers = {"Authorization": f"Bearer {api_key.group(1)}"}
         base = f"http://127.0.0.1:{port}"
         event = {"external_customer_id": "0015g00000ABC", "metric_key": "api_calls", "value": 300}
         pushed = httpx.post(f"{base}/v1/usage/events", json={"events": [event]}, headers=headers, timeout=30)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import time
@@ -14,7 +13,12 @@ import httpx
 import pytest
 
 from infra.processes import free_local_run_ports, free_port, start_local_run
-from tests.integration.system.test_local_run import _collect_output, _descendants, _wait_for_line
+from tests.integration.system.test_local_run import (
+    _collect_output,
+    _descendants,
+    _wait_for_line,
+    demo_headers,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
 
@@ -74,9 +78,7 @@ def test_a_killed_worker_is_restarted_and_a_second_run_works(tmp_path: Path) -> 
     base = f"http://127.0.0.1:{port}"
     process, lines = start_dev(tmp_path / "data", port)
     try:
-        api_key = re.search(r"Bearer (qvk_[A-Za-z0-9_\-]+)", "".join(lines))
-        assert api_key
-        headers = {"Authorization": f"Bearer {api_key.group(1)}"}
+        headers = demo_headers("".join(lines))
         first = push(base, headers, "before_kill", 40)
         assert all_fetchable(base, headers, first, 60)
 
@@ -93,9 +95,7 @@ def test_a_killed_worker_is_restarted_and_a_second_run_works(tmp_path: Path) -> 
     base = f"http://127.0.0.1:{port}"
     process, lines = start_dev(tmp_path / "data", port)
     try:
-        api_key = re.search(r"Bearer (qvk_[A-Za-z0-9_\-]+)", "".join(lines))
-        assert api_key
-        headers = {"Authorization": f"Bearer {api_key.group(1)}"}
+        headers = demo_headers("".join(lines))
         second = push(base, headers, "second_run", 40)
         assert all_fetchable(base, headers, second, 90)
         assert process.poll() is None
