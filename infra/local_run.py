@@ -24,6 +24,7 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
@@ -190,34 +191,32 @@ class LocalStack:
 
 def admin_token(data_dir: Path) -> str:
     """The configured token, or one generated once and kept in the data directory."""
-    configured = os.environ.get("QUIVLY_ADMIN_TOKEN")
-    if configured:
-        return configured
-    token_file = data_dir / "admin-token"
-    if token_file.exists():
-        return token_file.read_text().strip()
-    token = "qva_" + secrets.token_urlsafe(24)
-    token_file.parent.mkdir(parents=True, exist_ok=True)
-    token_file.write_text(token)
-    token_file.chmod(0o600)
-    return token
+    return _kept_secret(
+        data_dir, "QUIVLY_ADMIN_TOKEN", "admin-token", lambda: "qva_" + secrets.token_urlsafe(24)
+    )
 
 
 def warehouse_encryption_key(data_dir: Path) -> str:
     """The configured key of warehouse source credentials, or one generated once in the data directory."""
-    configured = os.environ.get("QUIVLY_WAREHOUSE_ENCRYPTION_KEY")
-    if configured:
-        return configured
-    key_file = data_dir / "warehouse-encryption-key"
-    if key_file.exists():
-        return key_file.read_text().strip()
     from ingress.warehouse.secrets import generate_key
 
-    key = generate_key()
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
-    return key
+    return _kept_secret(data_dir, "QUIVLY_WAREHOUSE_ENCRYPTION_KEY", "warehouse-encryption-key", generate_key)
+
+
+def _kept_secret(data_dir: Path, setting: str, file_name: str, generate: Callable[[], str]) -> str:
+    """``setting`` from the environment, else the value kept in ``data_dir/file_name``, else a new
+    one from ``generate``, written there readable by its owner only."""
+    configured = os.environ.get(setting)
+    if configured:
+        return configured
+    kept = data_dir / file_name
+    if kept.exists():
+        return kept.read_text().strip()
+    value = generate()
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(value)
+    kept.chmod(0o600)
+    return value
 
 
 def create_demo_organization(base_url: str, token: str) -> tuple[str, str]:
