@@ -43,6 +43,19 @@ FAST = {
 }
 
 
+def warehouse_source_body(kind: str, connection: dict[str, Any], query: str) -> dict[str, Any]:
+    """A source as the warehouse tests create it: run every second, incremental on ``updated_at``
+    with a minute of lookback."""
+    return {
+        "name": f"Usage from {kind}",
+        "kind": kind,
+        "connection": connection,
+        "query": query,
+        "schedule": {"interval_s": 1},
+        "incremental": {"column": "updated_at", "lookback_s": 60},
+    }
+
+
 def warehouse_settings(**overrides: Any) -> WarehouseSettings:
     return WarehouseSettings(**{"encryption_key": ENCRYPTION_KEY, **FAST, **overrides})
 

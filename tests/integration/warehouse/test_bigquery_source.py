@@ -26,7 +26,7 @@ from ingress.warehouse.bigquery_reader import BigQueryReader
 from ingress.warehouse.readers import ReadOptions, WarehouseUnavailable
 from tests.integration.ingress.conftest import consume_all
 from tests.integration.streams.helpers import WorkerProcess
-from tests.integration.warehouse.conftest import plain_text_of_tables, wait_for_values
+from tests.integration.warehouse.conftest import plain_text_of_tables, wait_for_values, warehouse_source_body
 
 EMULATOR_VENV = REPO_ROOT / ".venv-bq"
 PROJECT = "acme-analytics"
@@ -129,18 +129,8 @@ class ServiceAccountKey:
 
 
 def source_body(warehouse: BigQuery, key: ServiceAccountKey, query: str) -> dict[str, Any]:
-    return {
-        "name": "Usage from BigQuery",
-        "kind": "bigquery",
-        "connection": {
-            "project": PROJECT,
-            "api_endpoint": warehouse.endpoint,
-            "service_account_json": key.json,
-        },
-        "query": query,
-        "schedule": {"interval_s": 1},
-        "incremental": {"column": "updated_at", "lookback_s": 60},
-    }
+    connection = {"project": PROJECT, "api_endpoint": warehouse.endpoint, "service_account_json": key.json}
+    return warehouse_source_body("bigquery", connection, query)
 
 
 def usage_by_customer(api: TestClient, key: str) -> dict[str, float]:

@@ -18,7 +18,12 @@ from infra.processes import free_port
 from ingress.push.event_log import EventLogUnavailable
 from tests.integration.ingress.conftest import consume_all
 from tests.integration.streams.helpers import WorkerProcess
-from tests.integration.warehouse.conftest import PASSWORD, plain_text_of_tables, wait_for_values
+from tests.integration.warehouse.conftest import (
+    PASSWORD,
+    plain_text_of_tables,
+    wait_for_values,
+    warehouse_source_body,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -70,14 +75,7 @@ def warehouse(clickhouse_server_url: str) -> Iterator[Warehouse]:
 
 
 def source_body(connection: dict[str, Any], query: str = QUERY) -> dict[str, Any]:
-    return {
-        "name": "Usage from ClickHouse",
-        "kind": "clickhouse",
-        "connection": connection,
-        "query": query,
-        "schedule": {"interval_s": 1},
-        "incremental": {"column": "updated_at", "lookback_s": 60},
-    }
+    return warehouse_source_body("clickhouse", connection, query)
 
 
 async def warehouse_metrics(stack: Any) -> dict[tuple[str, str], float]:

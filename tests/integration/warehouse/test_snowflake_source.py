@@ -15,7 +15,12 @@ from fastapi.testclient import TestClient
 
 from infra.processes import free_port
 from tests.integration.streams.helpers import WorkerProcess
-from tests.integration.warehouse.conftest import PASSWORD, plain_text_of_tables, wait_for_values
+from tests.integration.warehouse.conftest import (
+    PASSWORD,
+    plain_text_of_tables,
+    wait_for_values,
+    warehouse_source_body,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -70,14 +75,7 @@ def warehouse() -> Iterator[Snowflake]:
 
 
 def source_body(connection: dict[str, Any], query: str = QUERY) -> dict[str, Any]:
-    return {
-        "name": "Usage from Snowflake",
-        "kind": "snowflake",
-        "connection": connection,
-        "query": query,
-        "schedule": {"interval_s": 1},
-        "incremental": {"column": "updated_at", "lookback_s": 60},
-    }
+    return warehouse_source_body("snowflake", connection, query)
 
 
 async def test_test_run_then_scheduled_runs_store_replace_and_stay_incremental(
