@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,25 +37,25 @@ class IngressServer:
     log_path: Path
 
 
-@pytest.fixture
-def ingress_server(
-    kafka_settings: KafkaSettings, clickhouse_settings: ClickHouseSettings, tmp_path: Path
+@contextmanager
+def serving_ingress(
+    kafka: KafkaSettings, clickhouse: ClickHouseSettings, log_path: Path, extra_env: dict[str, str]
 ) -> Iterator[IngressServer]:
+    """``quivly serve-ingress`` on a free port over the test's broker and ClickHouse, until the
+    panel answers; ``extra_env`` adds the settings a test needs."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
-        "QUIVLY_CLICKHOUSE_URL": clickhouse_settings.url,
-        "QUIVLY_CLICKHOUSE_DATABASE": clickhouse_settings.database,
-        "QUIVLY_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "QUIVLY_KAFKA_USAGE_TOPIC": kafka_settings.usage_topic,
-        "QUIVLY_KAFKA_DEAD_LETTER_TOPIC": kafka_settings.dead_letter_topic,
+        "QUIVLY_CLICKHOUSE_URL": clickhouse.url,
+        "QUIVLY_CLICKHOUSE_DATABASE": clickhouse.database,
+        "QUIVLY_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "QUIVLY_KAFKA_USAGE_TOPIC": kafka.usage_topic,
+        "QUIVLY_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
         "QUIVLY_ADMIN_TOKEN": ADMIN_TOKEN,
         "QUIVLY_PUBLIC_BASE_URL": base_url,
         "QUIVLY_CONTROL_POLL_INTERVAL_S": "0.3",
-        "QUIVLY_CONTROL_DISCOVERY_FLUSH_INTERVAL_S": "0.3",
-        "QUIVLY_INGRESS_PUSH_CALLS_FLUSH_INTERVAL_S": "0.3",
+        **extra_env,
     }
-    log_path = tmp_path / "ingress.log"
     process: subprocess.Popen[bytes] = start_process(
         [sys.executable, "-m", "infra.cli", "serve-ingress", "--port", str(port)], log_path, env
     )
@@ -64,6 +65,18 @@ def ingress_server(
         yield IngressServer(base_url, ADMIN_TOKEN, log_path)
     finally:
         stop_process(process)
+
+
+@pytest.fixture
+def ingress_server(
+    kafka_settings: KafkaSettings, clickhouse_settings: ClickHouseSettings, tmp_path: Path
+) -> Iterator[IngressServer]:
+    flush_fast = {
+        "QUIVLY_CONTROL_DISCOVERY_FLUSH_INTERVAL_S": "0.3",
+        "QUIVLY_INGRESS_PUSH_CALLS_FLUSH_INTERVAL_S": "0.3",
+    }
+    with serving_ingress(kafka_settings, clickhouse_settings, tmp_path / "ingress.log", flush_fast) as server:
+        yield server
 
 
 def _wait_until_ready(base_url: str) -> None:

@@ -3,8 +3,6 @@ test-run, publish with confirmation, see the runs. Screenshots: ``test-artifacts
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,8 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from core.settings import ClickHouseSettings, KafkaSettings
-from infra.processes import free_port, start_process, stop_process, wait_for_port
-from tests.e2e.conftest import ADMIN_TOKEN, IngressServer, _wait_until_ready
+from tests.e2e.conftest import ADMIN_TOKEN, IngressServer, serving_ingress
 from tests.e2e.test_panel_flow import Shots
 from tests.integration.warehouse.conftest import ENCRYPTION_KEY, PASSWORD
 from tests.integration.warehouse.test_clickhouse_source import QUERY, Warehouse
@@ -28,32 +25,15 @@ expect.set_options(timeout=15_000)
 def warehouse_ingress(
     kafka_settings: KafkaSettings, clickhouse_settings: ClickHouseSettings, tmp_path: Path
 ) -> Iterator[IngressServer]:
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        "QUIVLY_CLICKHOUSE_URL": clickhouse_settings.url,
-        "QUIVLY_CLICKHOUSE_DATABASE": clickhouse_settings.database,
-        "QUIVLY_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "QUIVLY_KAFKA_USAGE_TOPIC": kafka_settings.usage_topic,
-        "QUIVLY_KAFKA_DEAD_LETTER_TOPIC": kafka_settings.dead_letter_topic,
-        "QUIVLY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "QUIVLY_PUBLIC_BASE_URL": base_url,
-        "QUIVLY_CONTROL_POLL_INTERVAL_S": "0.3",
+    warehouse_env = {
         "QUIVLY_WAREHOUSE_ENCRYPTION_KEY": ENCRYPTION_KEY,
         "QUIVLY_WAREHOUSE_TICK_S": "0.3",
         "QUIVLY_WAREHOUSE_MIN_INTERVAL_S": "1",
         "QUIVLY_WAREHOUSE_LEASE_SETTLE_S": "0.05",
     }
     log_path = tmp_path / "ingress.log"
-    process: subprocess.Popen[bytes] = start_process(
-        [sys.executable, "-m", "infra.cli", "serve-ingress", "--port", str(port)], log_path, env
-    )
-    try:
-        wait_for_port(port, 30, process)
-        _wait_until_ready(base_url)
-        yield IngressServer(base_url, ADMIN_TOKEN, log_path)
-    finally:
-        stop_process(process)
+    with serving_ingress(kafka_settings, clickhouse_settings, log_path, warehouse_env) as server:
+        yield server
 
 
 @pytest.fixture
