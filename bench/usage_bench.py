@@ -6,7 +6,10 @@ replaced by a second version that is not merged), hourly values for 200 customer
 October-November 2025, and other organizations' data, with ``INSERT ... SELECT FROM numbers()``.
 Then measures each scenario through HTTP and, alternately in the same run, its SQL issued directly
 with clickhouse-connect (the same statements, the floor), with the CPU time ClickHouse and the query
-service spent per request (what a request costs, whatever else loads the machine).
+service spent per request (what a request costs, whatever else loads the machine), three times:
+before any monthly summary exists (every month read from the daily values), after the streams
+worker's refresher summarized every month (timed), and after a write to two months (2025-12 and the
+data's last month) since their summary, which are then read from the daily values.
 
     .venv/bin/python bench/usage_bench.py                      # 10 million daily values
     .venv/bin/python bench/usage_bench.py --values 1000000 --requests 20
@@ -34,6 +37,7 @@ from core.names import USAGE_EVENTS, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_M
 from core.usage_rollup import Statement, run_usage_query, validate_usage_query
 from infra.local_components import LocalClickHouse
 from infra.processes import free_port, start_process, stop_process, wait_for_port
+from streams.summary import SummaryRefresher
 
 ORG = "org-bench"
 CUSTOMERS = 1000
@@ -89,6 +93,20 @@ def replace_some(client: Any, org: str, every: int) -> None:
         SELECT org_id, customer_id, metric_key, granularity, period_start, event_id, external_customer_id,
                event_type, value + 1, created_at, properties, now64(6), version + 1, 0, source_offset
         FROM usage_events FINAL WHERE org_id = '{org}' AND source_offset % {every} = 0
+        """
+    )
+
+
+def touch_months(client: Any, org: str, months: Sequence[str], every: int) -> None:
+    """A newer version of every ``every``-th value of ``org`` in each of ``months`` (YYYY-MM)."""
+    starts = ", ".join(f"toDateTime('{month}-01 00:00:00', 'UTC')" for month in months)
+    client.command(
+        f"""
+        INSERT INTO usage_events
+        SELECT org_id, customer_id, metric_key, granularity, period_start, event_id, external_customer_id,
+               event_type, value + 2, created_at, properties, now64(6), version + 2, 0, source_offset
+        FROM usage_events FINAL WHERE org_id = '{org}' AND source_offset % {every} = 1
+          AND toStartOfMonth(period_start) IN ({starts})
         """
     )
 
@@ -231,7 +249,25 @@ def main() -> None:
         service = start_process([*command, "--log-level", "warning"], work / "query.log", env=env)
         wait_for_port(port, timeout_s=30, process=service)
         pids = (clickhouse.process.pid, service.pid)
-        run_scenarios(client, f"http://127.0.0.1:{port}", api_key, args, pids)
+        base_url = f"http://127.0.0.1:{port}"
+        for table in ("usage_monthly_refreshes", "usage_monthly"):  # a kept data directory starts over
+            client.command(f"TRUNCATE TABLE {table}")
+        print("\nevery month read from the daily values (no monthly summary):")
+        run_scenarios(client, base_url, api_key, args, pids)
+        refresher = SummaryRefresher(lambda: client)
+        summarized = refresher.refresh(settled_only=False)
+        print(
+            f"\nthe streams worker's refresher summarized {len(summarized.summarized)} months "
+            f"in {summarized.seconds:.1f} s; every whole month read from its summary:"
+        )
+        run_scenarios(client, base_url, api_key, args, pids)
+        last_month = client.command(
+            f"SELECT formatDateTime(max(period_start), '%Y-%m') FROM usage_events WHERE org_id = '{ORG}' "
+            "AND granularity = 'daily'"
+        )
+        touch_months(client, ORG, ["2025-12", str(last_month)], 100)
+        print(f"\n1 % of the values of 2025-12 and {last_month} written again since their summary:")
+        run_scenarios(client, base_url, api_key, args, pids)
         command_line = f"--values {args.values} --requests {args.requests}"
         print(f"\nreproduce: .venv/bin/python bench/usage_bench.py {command_line}")
     finally:

@@ -19,6 +19,9 @@ USAGE_EVENTS_BY_CUSTOMER = "usage_events_by_customer"  # infra/migrations/0030_q
 USAGE_PROPERTY_SETS = "usage_property_sets"  # infra/migrations/0050_property_sets.sql
 USAGE_EVENTS_BY_PERIOD = "usage_events_by_period"  # infra/migrations/0051_usage_events_by_period.sql
 USAGE_EVENTS_BY_METRIC = "usage_events_by_metric"  # infra/migrations/0071_usage_events_by_metric.sql
+# Monthly summaries of usage_events_by_metric (written by the streams worker's refresher only).
+USAGE_MONTHLY = "usage_monthly"  # infra/migrations/0100_usage_monthly.sql
+USAGE_MONTHLY_REFRESHES = "usage_monthly_refreshes"  # infra/migrations/0100_usage_monthly.sql
 
 # Usage rolled up over windows (infra/migrations/0070_usage_rollups.sql; read by query, the panel
 # and data teams).

@@ -10,7 +10,11 @@ How a query is answered (``rollup_page``), all in ClickHouse:
 1. the current stored values (``FINAL`` over a copy of ``usage_events`` ordered for the selection,
    ``table_for``: a replaced value counts once, with its new value, before merges too; every
    filter inside is on a sorting-key column, which all versions of a value share) of the
-   organization, granularity, ``[from, to)``, metrics and customers;
+   organization, granularity, ``[from, to)``, metrics and customers; for month, quarter, year and
+   ``all`` windows over many customers, the whole UTC months whose monthly summary is current
+   (``core.usage_summary``, checked right before by ``current_summaries``) come from
+   ``usage_monthly`` instead (sum, min, max, count and last per customer and month, rolled up the
+   same way);
 2. per metric + customer (+ grouped properties) + window, the metric's rollup: the override, or the
    one configured in the control plane, read from the view ``metric_rollups_current`` right before
    (``configured_rollups``, for every query: no copy, no cache, so a rollup changed in the admin
@@ -41,8 +45,11 @@ from core.names import (
     METRIC_ROLLUPS_CURRENT,
     USAGE_EVENTS_BY_CUSTOMER,
     USAGE_EVENTS_BY_METRIC,
+    USAGE_MONTHLY,
+    USAGE_MONTHLY_REFRESHES,
 )
 from core.periods import Granularity, as_utc, format_utc
+from core.usage_summary import MONTHLY_WINDOW_SIZES, partition_versions_sql, whole_months
 
 # Up to this many selected customers are read customer by customer, more metric by metric.
 MAX_CUSTOMERS_READ_BY_CUSTOMER = 50
@@ -365,6 +372,20 @@ _ROLLUP_VALUE = {
     Rollup.AVG: "avg(value)",
     Rollup.LAST: "argMax(value, period_start)",
 }
+# The same rollups over partial ones (a month's summary, or one value as its own partial): every
+# rollup is exact from the parts' sum, min, max, count and last.
+_ROLLUP_PARTS = {
+    Rollup.SUM: "sum(part_sum)",
+    Rollup.MAX: "max(part_max)",
+    Rollup.MIN: "min(part_min)",
+    Rollup.AVG: "sum(part_sum) / sum(part_count)",
+    Rollup.LAST: "argMax(part_last, part_last_period)",
+}
+_VALUE_AS_PARTS = (
+    "value AS part_sum, value AS part_min, value AS part_max, toUInt64(1) AS part_count, "
+    "value AS part_last, period_start AS part_last_period"
+)
+_PARTS = "part_sum, part_min, part_max, part_count, part_last, part_last_period"
 # A grouped property's JSON value (ClickHouse's rendering, as the search's property filters use);
 # absent and JSON null are the same group, '' (sorted first, answered as null). One column per
 # property (plain String group keys), gathered into the series' array after grouping.
@@ -384,20 +405,26 @@ def _ceil_seconds(moment: datetime) -> int:
     return math.ceil((moment - _EPOCH) / timedelta(seconds=1))
 
 
+# (YYYYMM, version) of the months read from their current monthly summary (``current_summaries``).
+Summaries = Sequence[tuple[int, int]]
+
+
 def rollup_page(
     org_id: str,
     query: UsageQuery,
     customer_ids: Sequence[str] | None,
     configured: dict[str, Rollup] | None = None,
     table: str | None = None,
+    summaries: Summaries = (),
 ) -> Statement:
     """The page's series in order, one row each with its windows as arrays (ascending) and the
     numbers of series and of the page's windows: (metric_key, customer_id, properties, rollup,
     window starts, window ends, values, periods, series index, total series, page windows).
     ``customer_ids``: the selected customers (None: all). ``configured``: the metrics' configured
     rollups (``configured_rollups``; unused with an override). When the page holds more than
-    ``MAX_WINDOWS_PER_PAGE`` windows, its rows come without windows."""
-    windows = _window_rows(org_id, query, customer_ids, configured or {}, table)
+    ``MAX_WINDOWS_PER_PAGE`` windows, its rows come without windows. ``summaries``: the months
+    read from their monthly summary (``current_summaries``), every other month from the values."""
+    windows = _window_rows(org_id, query, customer_ids, configured or {}, table, summaries)
     # Series are numbered and paged as one row each (their windows in an array): the window
     # functions and the sort see one row per series, not one per window.
     series = (
@@ -430,13 +457,44 @@ def rollup_page(
 
 
 def count_series(
-    org_id: str, query: UsageQuery, customer_ids: Sequence[str] | None, table: str | None = None
+    org_id: str,
+    query: UsageQuery,
+    customer_ids: Sequence[str] | None,
+    table: str | None = None,
+    summaries: Summaries = (),
 ) -> Statement:
     """How many series the query has (for a page past the last series, which carries no count)."""
     by_sum = replace(query, rollup=Rollup.SUM)  # the rollup changes no series
-    windows = _window_rows(org_id, by_sum, customer_ids, {}, table)
+    windows = _window_rows(org_id, by_sum, customer_ids, {}, table, summaries)
     sql = f"SELECT count() FROM (SELECT DISTINCT metric_key, customer_id, props FROM ({windows.sql}))"
     return Statement(sql, windows.parameters)
+
+
+def summary_months(query: UsageQuery, table: str) -> list[int]:
+    """The months (YYYYMM) that could be read from a monthly summary: reads of the metric-ordered
+    copy (many customers) into windows made of whole UTC months, not grouped by properties (the
+    summaries have none), and only the months wholly inside ``[from, to)``."""
+    bounds = value_bounds(query)
+    if (
+        bounds is None
+        or table != USAGE_EVENTS_BY_METRIC
+        or query.group_properties
+        or query.window_size.value not in MONTHLY_WINDOW_SIZES
+        or query.timezone not in UTC_NAMES
+    ):
+        return []
+    return whole_months(*bounds)
+
+
+def current_summaries(months: Sequence[int]) -> Statement:
+    """(YYYYMM, version) of those of ``months`` whose monthly summary holds the partition's current
+    values: a complete refresh at the partition's current version (``core.usage_summary``)."""
+    sql = (
+        f"SELECT month, version FROM ({partition_versions_sql('months')}) "
+        f"WHERE (month, version) IN (SELECT month, source_version FROM {USAGE_MONTHLY_REFRESHES} "
+        "WHERE month IN {months:Array(UInt32)}) ORDER BY month"
+    )
+    return Statement(sql, {"months": list(months)})
 
 
 def configured_rollups(org_id: str, metric_keys: Sequence[str] | None) -> Statement:
@@ -465,7 +523,10 @@ def _rollups_in_play(query: UsageQuery, configured: dict[str, Rollup]) -> set[Ro
 
 
 def _rollup_columns(
-    in_play: set[Rollup], configured: dict[str, Rollup], parameters: dict[str, Any]
+    in_play: set[Rollup],
+    configured: dict[str, Rollup],
+    parameters: dict[str, Any],
+    aggregates: dict[Rollup, str],
 ) -> tuple[str, str]:
     """The ``rollup`` column and the aggregate computing the rolled-up value. One rollup for every
     metric in play (an override, or the configured ones agree: the usual case) computes that
@@ -473,14 +534,14 @@ def _rollup_columns(
     if len(in_play) == 1:
         (rollup,) = in_play
         parameters["rollup"] = rollup.value
-        return "{rollup:String}", _ROLLUP_VALUE[rollup]
+        return "{rollup:String}", aggregates[rollup]
     parameters["rollup_metrics"] = list(configured)
     parameters["rollup_names"] = [rollup.value for rollup in configured.values()]
     choices = ", ".join(
-        f"rollup = '{rollup.value}', {_ROLLUP_VALUE[rollup]}" for rollup in Rollup if rollup in in_play
+        f"rollup = '{rollup.value}', {aggregates[rollup]}" for rollup in Rollup if rollup in in_play
     )
     column = "transform(metric_key, {rollup_metrics:Array(String)}, {rollup_names:Array(String)}, 'sum')"
-    return column, f"multiIf({choices}, {_ROLLUP_VALUE[Rollup.SUM]})"
+    return column, f"multiIf({choices}, {aggregates[Rollup.SUM]})"
 
 
 def table_for(customer_ids: Sequence[str] | None) -> str:
@@ -497,17 +558,12 @@ def _window_rows(
     customer_ids: Sequence[str] | None,
     configured: dict[str, Rollup],
     table: str | None,
+    summaries: Summaries,
 ) -> Statement:
     """One row per series and window: (metric_key, customer_id, props, window_start, rollup,
     rolled, periods); customer_id is '' when not grouped by customer."""
     bounds = value_bounds(query)
     assert bounds is not None, "an empty range is answered without SQL"
-    conditions = [
-        "org_id = {org_id:String}",
-        "granularity = {granularity:String}",
-        "period_start >= toDateTime({first:UInt32}, 'UTC')",
-        "period_start <= toDateTime({last:UInt32}, 'UTC')",
-    ]
     parameters: dict[str, Any] = {
         "org_id": org_id,
         "granularity": query.granularity.value,
@@ -515,23 +571,27 @@ def _window_rows(
         "last": bounds[1],
         "tz": query.timezone,
     }
+    selection = ["org_id = {org_id:String}", "granularity = {granularity:String}"]
     if query.metric_keys is not None:
-        conditions.append("metric_key IN {metric_keys:Array(String)}")
+        selection.append("metric_key IN {metric_keys:Array(String)}")
         parameters["metric_keys"] = list(query.metric_keys)
     if customer_ids is not None:
-        conditions.append("customer_id IN {customer_ids:Array(String)}")
+        selection.append("customer_id IN {customer_ids:Array(String)}")
         parameters["customer_ids"] = list(customer_ids)
     in_play = _rollups_in_play(query, configured)
-    rollup, rolled = _rollup_columns(in_play, configured, parameters)
+    rollup, rolled = _rollup_columns(
+        in_play, configured, parameters, _ROLLUP_PARTS if summaries else _ROLLUP_VALUE
+    )
     # Without customer in group_by a window's value is the sum over customers of each customer's
     # rolled-up value; for sums that is the sum of all the values, grouped without customers.
     per_customer = query.by_customer or in_play != {Rollup.SUM}
-    columns = ["metric_key", f"{_WINDOW_START[query.window_size]} AS window_start", "value"]
+    columns = ["metric_key", f"{_WINDOW_START[query.window_size]} AS window_start"]
+    columns.append(_PARTS if summaries else "value")
     keys = ["metric_key", "window_start"]
     if per_customer:
         columns.append("customer_id")
         keys.append("customer_id")
-    if Rollup.LAST in in_play:
+    if Rollup.LAST in in_play and not summaries:
         columns.append("period_start")
     props = _NO_PROPERTIES  # without property groups, properties are not even read
     if query.group_properties:
@@ -540,16 +600,13 @@ def _window_rows(
         columns += [f"{_PROPERTY_VALUE.format(name=name)} AS {name}" for name in names]
         keys += names
         props = f"[{', '.join(names)}]"
-    values = (
-        f"SELECT {', '.join(columns)} "
-        # Every condition is on a sorting-key column (shared by all versions of a value): FINAL
-        # applies the replacements before anything else reads value or properties.
-        f"FROM {table or table_for(customer_ids)} FINAL WHERE {' AND '.join(conditions)}"
-    )
+    source = _values(table or table_for(customer_ids), selection, summaries, query, parameters)
+    values = f"SELECT {', '.join(columns)} FROM {source}"
     customer = "customer_id" if per_customer else "'' AS customer_id"
+    periods = "sum(part_count)" if summaries else "count()"
     grouped = (
         f"SELECT metric_key, {customer}, {props} AS props, window_start, {rollup} AS rollup, "
-        f"{rolled} AS rolled, count() AS periods FROM ({values}) GROUP BY {', '.join(keys)}"
+        f"{rolled} AS rolled, {periods} AS periods FROM ({values}) GROUP BY {', '.join(keys)}"
     )
     if query.by_customer or not per_customer:
         return Statement(grouped, parameters)
@@ -558,6 +615,38 @@ def _window_rows(
         f"sum(periods) AS periods FROM ({grouped}) GROUP BY metric_key, props, window_start, rollup"
     )
     return Statement(summed, parameters)
+
+
+def _values(
+    table: str, selection: list[str], summaries: Summaries, query: UsageQuery, parameters: dict[str, Any]
+) -> str:
+    """The FROM clause of the current values in range: the table with FINAL (every condition is
+    on a sorting-key column, shared by all versions of a value, so FINAL applies the replacements
+    before anything reads value or properties); with ``summaries``, the summarized months' rows of
+    ``usage_monthly`` instead of their values, every value as a partial of its own."""
+    in_range = [
+        *selection,
+        "period_start >= toDateTime({first:UInt32}, 'UTC')",
+        "period_start <= toDateTime({last:UInt32}, 'UTC')",
+    ]
+    if not summaries:
+        return f"{table} FINAL WHERE {' AND '.join(in_range)}"
+    assert not query.group_properties, "the monthly summaries have no properties"
+    parameters["summary_months"] = [month for month, _ in summaries]
+    parameters["summaries"] = [(month, version) for month, version in summaries]
+    daily = (
+        f"SELECT metric_key, customer_id, period_start, {_VALUE_AS_PARTS} FROM {table} FINAL "
+        f"WHERE {' AND '.join(in_range)} AND toYYYYMM(period_start) NOT IN {{summary_months:Array(UInt32)}}"
+    )
+    summarized = [*selection, "(toYYYYMM(month), source_version) IN {summaries:Array(Tuple(UInt32, UInt64))}"]
+    monthly = (
+        f"SELECT metric_key, customer_id, month AS period_start, {_PARTS} "
+        f"FROM {USAGE_MONTHLY} FINAL WHERE {' AND '.join(summarized)} "
+        # A month's summary at one version is one partition: FINAL need not merge across them
+        # (and skips a partition of one merged part, as a refresh writes it).
+        "SETTINGS do_not_merge_across_partitions_select_final = 1"
+    )
+    return f"({daily} UNION ALL {monthly})"
 
 
 def resolve_external_ids(org_id: str, external_ids: Sequence[str]) -> Statement:
@@ -628,7 +717,12 @@ def run_usage_query(org_id: str, query: UsageQuery, run: Runner, table: str | No
     if (customers is not None and not customers) or value_bounds(query) is None:
         return UsageResult(query, [], 0, unresolved)
     configured = {} if query.rollup else rollups_from_rows(run(configured_rollups(org_id, query.metric_keys)))
-    rows = run(rollup_page(org_id, query, customers, configured, table))
+    table = table or table_for(customers)
+    months = summary_months(query, table)
+    summaries = (
+        [(int(month), int(version)) for month, version in run(current_summaries(months))] if months else []
+    )
+    rows = run(rollup_page(org_id, query, customers, configured, table, summaries))
     if rows and int(rows[0][10]) > MAX_WINDOWS_PER_PAGE:
         raise UsageValidationError(
             [
@@ -644,7 +738,7 @@ def run_usage_query(org_id: str, query: UsageQuery, run: Runner, table: str | No
     elif query.offset == 0:
         total = 0
     else:
-        total = int(run(count_series(org_id, query, customers, table))[0][0])
+        total = int(run(count_series(org_id, query, customers, table, summaries))[0][0])
     return UsageResult(query, series_from_rows(query, rows), total, unresolved)
 
 

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def build_worker(
     kafka: KafkaSettings, clickhouse: ClickHouseSettings, streams: StreamsSettings
 ) -> faust.Worker:
-    """The Faust worker with the app, topics, table, sink and agent wired together."""
+    """The Faust worker with the app, topics, table, sink, agent and summary refresher wired together."""
     import faust
 
     from streams.agents import register_agents
@@ -31,6 +31,7 @@ def build_worker(
     from streams.dead_letters import DeadLetterTable, register_dead_letter_recorder
     from streams.ops import register_ops, worker_options
     from streams.sink import ClickHouseSink
+    from streams.summary import register_summary_refresher
     from streams.tables import state_table
     from streams.topics import dead_letter_topic, usage_topic
 
@@ -45,6 +46,7 @@ def build_worker(
         streams,
     )
     register_dead_letter_recorder(app, dead_letters, DeadLetterTable(clickhouse, streams))
+    register_summary_refresher(app, clickhouse, streams)
     ops_server = register_ops(app, kafka, clickhouse, streams)  # started before the app: live during restores
     return faust.Worker(app, ops_server, loglevel=streams.log_level.upper(), **worker_options(streams))  # type: ignore[arg-type]
 

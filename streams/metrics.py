@@ -5,7 +5,8 @@
 * freshness: per inserted row, seconds from its ingestion at ingress (``ingested_at``, carried
   by the record) to the acknowledged insert of its row;
 * consumer lag per partition (``streams.ops`` updates it every second from the offsets acked here);
-* table-state restore time (``streams.ops``).
+* table-state restore time (``streams.ops``);
+* monthly summaries made, their time, failed rounds and months waiting (``streams.summary``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,27 @@ RESTORE_SECONDS = Histogram(
     "table-state restore from the changelog it triggers.",
     buckets=(0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0),
 )
+SUMMARY_MONTHS = Counter(
+    "quivly_streams_summary_months",
+    "Monthly usage summaries made, by outcome: summarized (complete, used by usage queries) or "
+    "changed (the month was written meanwhile; summarized again later).",
+    ["outcome"],
+)
+for outcome in ("summarized", "changed"):
+    SUMMARY_MONTHS.labels(outcome)
+SUMMARY_SECONDS = Histogram(
+    "quivly_streams_summary_month_seconds",
+    "Time to summarize one month of usage values.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+SUMMARY_ROUND_FAILURES = Counter(
+    "quivly_streams_summary_round_failures", "Summary refresh rounds that failed (retried next round)."
+)
+SUMMARY_MONTHS_WAITING = Gauge(
+    "quivly_streams_summary_months_waiting",
+    "Months without a current summary after the last round (written since the round before, or "
+    "written while summarized): usage queries read them from the daily values.",
+)
 
 _INGESTED_AT = COLUMNS.index("ingested_at")
 # partition -> the highest offset this worker acked (its rows are in ClickHouse).
@@ -91,6 +113,11 @@ def inserted(rows: Sequence[Sequence[Any]], started: float) -> None:
     now_us = time.time() * 1_000_000
     column = _INGESTED_AT
     FRESHNESS.observe_many([(now_us - row[column]) / 1_000_000 for row in rows])
+
+
+def month_summarized(outcome: str, seconds: float) -> None:
+    SUMMARY_MONTHS.labels(outcome).inc()
+    SUMMARY_SECONDS.observe(seconds)
 
 
 def insert_failed() -> None:

@@ -43,4 +43,7 @@ class StreamsSettings(BaseSettings):
     # Broker-side wait of a fetch with no data (Faust hard-codes 1,500 ms).
     fetch_max_wait_ms: int = Field(default=100, ge=0)
     commit_interval_s: float = Field(default=1.0, gt=0)
+    # Monthly summaries for the usage query (``streams.summary``): a round every this many seconds;
+    # a month is summarized once no write has touched it for a whole round. 0 turns it off.
+    summary_interval_s: float = Field(default=60.0, ge=0)
     log_level: str = "info"

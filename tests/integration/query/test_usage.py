@@ -32,6 +32,7 @@ from core.names import USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC
 from core.periods import format_utc
 from core.records import UsageRecord, canonical_properties
 from core.settings import AdminSettings, ClickHouseSettings, KafkaSettings
+from core.usage_rollup import current_summaries
 from infra.cli import app as cli_app
 from infra.migrate import apply_migrations
 from infra.processes import free_port
@@ -40,6 +41,8 @@ from ingress.main import create_app as create_ingress
 from ingress.settings import IngressSettings
 from query.main import create_app as create_query
 from query.settings import QuerySettings
+from streams import summary as summary_module
+from streams.summary import SummaryRefresher
 from tests.integration.streams.helpers import WorkerProcess, produce, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
@@ -180,6 +183,7 @@ class Stack:
     key_b: str
     data: Data
     other: Data
+    kafka: KafkaSettings | None = None
 
     def usage(self, body: dict[str, Any], key: str | None = None) -> Any:
         response = self.query.post(
@@ -284,7 +288,7 @@ def stack(
 def _populate(
     ingress: TestClient, query: TestClient, clickhouse: ClickHouseSettings, kafka: KafkaSettings
 ) -> Stack:
-    stack = Stack(ingress, query, clickhouse, "", "", "", "", Data(""), Data(""))
+    stack = Stack(ingress, query, clickhouse, "", "", "", "", Data(""), Data(""), kafka)
     stack.org_a = stack.admin("POST", "/orgs", {"name": "Usage A"})["org_id"]
     stack.org_b = stack.admin("POST", "/orgs", {"name": "Usage B"})["org_id"]
     customers = [
@@ -739,3 +743,76 @@ def test_the_cli_prints_the_same_numbers(stack: Stack, query_url: str) -> None:
     )
     wrong_key = runner.invoke(cli_app, args, env={**env, "QUIVLY_API_KEY": "qvk_wrong"})
     assert wrong_key.exit_code == 1 and "401" in wrong_key.output
+
+
+# --- monthly summaries (the streams worker's refresher, ``streams.summary``) ----------------------------
+
+
+def _summary_bodies() -> list[dict[str, Any]]:
+    """Reads over every customer (the metric-ordered copy) into month-made windows: the ones a
+    monthly summary can answer, over whole and partial months."""
+    bodies: list[dict[str, Any]] = []
+    ranges = [YEAR, {"from": "2026-01-03T00:00:00Z", "to": "2026-04-15T00:00:00Z"}]
+    for rollup, size, group_by, bounds in itertools.product(
+        ["sum", "max", "min", "avg", "last"], ["month", "quarter", "year", "all"], [["customer"], []], ranges
+    ):
+        metrics = ["r_daily", "seats", "api_calls", "r_props"]
+        bodies.append(
+            {**bounds, "window_size": size, "group_by": group_by, "rollup": rollup, "metric_keys": metrics}
+        )
+    bodies.append({**YEAR, "granularity": "weekly", "metric_keys": ["r_weekly"]})
+    bodies.append({**YEAR, "granularity": "monthly", "window_size": "quarter", "metric_keys": ["r_monthly"]})
+    bodies.append({**YEAR, "granularity": "hourly", "metric_keys": ["r_hourly"]})
+    bodies.append({**YEAR, "limit": 1000})  # every metric, configured rollups
+    return bodies
+
+
+def _summarized_months(stack: Stack) -> dict[int, int]:
+    client = make_client(stack.clickhouse)
+    try:
+        statement = current_summaries(list(range(202601, 202613)))
+        return {
+            int(m): int(v)
+            for m, v in client.query(statement.sql, parameters=statement.parameters).result_rows
+        }
+    finally:
+        client.close()
+
+
+def test_monthly_summaries_give_the_same_answers_and_yield_to_later_writes(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies = _summary_bodies()
+    from_values = [stack.usage(body) for body in bodies]
+    refresher = SummaryRefresher(lambda: make_client(stack.clickhouse))
+    refresher.refresh(settled_only=False)
+    summarized = _summarized_months(stack)
+    assert {202601, 202602, 202603, 202604, 202605, 202606, 202607, 202610, 202612} <= set(summarized)
+    assert [stack.usage(body) for body in bodies] == from_values
+
+    # A value of February written after its summary: February is read from the values again.
+    later = stack.data.add("hooli", "r_daily", "daily", at("2026-02-11T00:00:00Z"), 250.0)
+    assert stack.kafka is not None
+    asyncio.run(produce(stack.kafka, [later]))
+    _wait_for_value(stack, "r_daily", "2026-02-11 00:00:00", 250.0)
+    assert 202602 not in _summarized_months(stack)
+    body = {**YEAR, "metric_keys": ["r_daily"], "rollup": "sum"}
+    values = stack.data.values("r_daily", "daily", "hooli")
+    expected = expected_windows(values, "month", "sum", at(YEAR["from"]), at(YEAR["to"]))
+    assert stack.usage(body)["series"][0]["windows"] == expected
+
+    # The next rounds summarize February again (once its version held for a round); the replaced
+    # summary goes once a newer one is complete (kept 0 s here).
+    monkeypatch.setattr(summary_module, "REPLACED_KEPT_S", 0.0)
+    wait_for(lambda: bool(refresher.refresh()) and 202602 in _summarized_months(stack), 30, "February again")
+    assert stack.usage(body)["series"][0]["windows"] == expected
+    refresher.refresh()
+    client = make_client(stack.clickhouse)
+    try:
+        february = client.query(
+            "SELECT DISTINCT partition_id FROM system.parts WHERE database = currentDatabase() "
+            "AND table = 'usage_monthly' AND active AND partition_id LIKE '202602-%'"
+        ).result_rows
+    finally:
+        client.close()
+    assert february == [(f"202602-{_summarized_months(stack)[202602]}",)]

@@ -20,9 +20,11 @@ from core.usage_rollup import (
     parse_usage_body,
     rollup_page,
     run_usage_query,
+    summary_months,
     validate_usage_query,
     value_bounds,
 )
+from core.usage_summary import whole_months
 
 RANGE = {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"}
 
@@ -309,15 +311,16 @@ def test_all_window_spans_from_to() -> None:
 
 def test_a_page_past_the_last_series_counts_the_series() -> None:
     query = validate_usage_query({**RANGE, "offset": 10, "rollup": "avg"})
-    run = FakeRunner([], [(3,)])
+    run = FakeRunner([(202603, 7)], [], [(3,)])  # current summaries, the page, the count
     result = run_usage_query("org1", query, run)
     assert result.series == [] and result.total_series == 3
+    assert run.statements[2].parameters["summaries"] == [(202603, 7)]  # counted as the page was read
 
 
 def test_more_than_the_windows_cap_is_a_422_on_window_size() -> None:
     query = validate_usage_query(dict(RANGE))
     row: tuple[Any, ...] = ("m", "c", [], "sum", [], [], [], [], 1, 1, MAX_WINDOWS_PER_PAGE + 1)
-    run = FakeRunner([], [row])
+    run = FakeRunner([], [], [row])  # configured rollups, current summaries, the page
     with pytest.raises(UsageValidationError) as caught:
         run_usage_query("org1", query, run)
     assert [d["path"] for d in caught.value.details] == ["window_size"]
@@ -325,3 +328,64 @@ def test_more_than_the_windows_cap_is_a_422_on_window_size() -> None:
 
 def test_a_date_time_beyond_year_9999_in_utc_is_a_validation_error_not_a_crash() -> None:
     assert paths_of({"from": "9999-12-31T23:59:59-23:59", "to": "9999-12-31T23:59:59Z"}) == ["from"]
+
+
+# --- monthly summaries -------------------------------------------------------------------------------------
+
+
+def test_whole_utc_months_of_month_made_windows_over_many_customers_may_come_from_summaries() -> None:
+    by_metric, by_customer = "usage_events_by_metric", "usage_events_by_customer"
+    year = validate_usage_query(dict(RANGE))
+    assert summary_months(year, by_metric) == list(range(202601, 202613))
+    assert summary_months(year, by_customer) == []  # a few customers: their values are cheap to read
+    partial = validate_usage_query({"from": "2026-01-15T00:00:00Z", "to": "2026-03-31T23:00:00Z"})
+    assert summary_months(partial, by_metric) == [202602]  # only months wholly inside [from, to)
+    for size in ("quarter", "year", "all"):
+        assert summary_months(validate_usage_query({**RANGE, "window_size": size}), by_metric)
+    assert summary_months(validate_usage_query({**RANGE, "window_size": "day"}), by_metric) == []
+    hourly = {**RANGE, "granularity": "hourly"}
+    assert summary_months(validate_usage_query(hourly), by_metric)
+    assert summary_months(validate_usage_query({**hourly, "timezone": "Europe/Berlin"}), by_metric) == []
+    grouped = validate_usage_query({**RANGE, "group_by": ["property:region"]})
+    assert summary_months(grouped, by_metric) == []  # summaries have no properties
+
+
+def test_with_summaries_every_rollup_is_computed_from_partials() -> None:
+    query = validate_usage_query({**RANGE, "metric_keys": ["a", "b"]})
+    configured = {"a": Rollup.MAX, "b": Rollup.LAST}
+    statement = rollup_page("o", query, None, configured, summaries=[(202601, 5), (202602, 9)])
+    sql = statement.sql
+    assert (
+        "multiIf(rollup = 'max', max(part_max), rollup = 'last', argMax(part_last, part_last_period)" in sql
+    )
+    assert "sum(part_count) AS periods" in sql and "count()" not in sql.split("FROM (")[0]
+    assert "FROM usage_monthly FINAL" in sql and "FROM usage_events_by_metric FINAL" in sql
+    assert "toYYYYMM(period_start) NOT IN {summary_months:Array(UInt32)}" in sql
+    assert statement.parameters["summaries"] == [(202601, 5), (202602, 9)]
+    assert statement.parameters["summary_months"] == [202601, 202602]
+    avg = rollup_page("o", validate_usage_query({**RANGE, "rollup": "avg"}), None, summaries=[(202601, 5)])
+    assert "sum(part_sum) / sum(part_count)" in avg.sql  # a mean of the values, never of the months' means
+    assert "usage_monthly" not in rollup_page("o", query, None, configured).sql
+
+
+def test_the_current_summaries_are_asked_right_before_the_page() -> None:
+    query = validate_usage_query({**RANGE, "rollup": "sum"})
+    run = FakeRunner([(202601, 5)], [])
+    run_usage_query("org1", query, run)
+    probe, page = run.statements
+    assert "system.parts" in probe.sql and "usage_monthly_refreshes" in probe.sql
+    assert probe.parameters["months"] == list(range(202601, 202613))
+    assert page.parameters["summaries"] == [(202601, 5)]
+    few = FakeRunner([])
+    run_usage_query("org1", validate_usage_query({**RANGE, "rollup": "sum", "customer_ids": ["c"]}), few)
+    assert len(few.statements) == 1 and "usage_monthly" not in few.statements[0].sql
+
+
+def test_whole_months_inside_inclusive_bounds() -> None:
+    def seconds(text: str) -> int:
+        return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+    assert whole_months(seconds("2026-01-01"), seconds("2026-12-31T23:59:59")) == list(range(202601, 202613))
+    assert whole_months(seconds("2026-01-01T00:00:01"), seconds("2026-03-01")) == [202602]
+    assert whole_months(seconds("2025-12-01"), seconds("2026-01-31T23:59:59")) == [202512, 202601]
+    assert whole_months(seconds("2026-01-02"), seconds("2026-01-30")) == []

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS usage_monthly_refreshes;
+DROP TABLE IF EXISTS usage_monthly;
