@@ -49,7 +49,7 @@ from core.names import (
     USAGE_MONTHLY_REFRESHES,
 )
 from core.periods import Granularity, as_utc, format_utc
-from core.usage_summary import MONTHLY_WINDOW_SIZES, partition_versions_sql, whole_months
+from core.usage_summary import MONTHLY_WINDOW_SIZES, months_cover, partition_versions_sql, whole_months
 
 # Up to this many selected customers are read customer by customer, more metric by metric.
 MAX_CUSTOMERS_READ_BY_CUSTOMER = 50
@@ -632,12 +632,8 @@ def _values(
     if not summaries:
         return f"{table} FINAL WHERE {' AND '.join(in_range)}"
     assert not query.group_properties, "the monthly summaries have no properties"
-    parameters["summary_months"] = [month for month, _ in summaries]
+    months = [month for month, _ in summaries]
     parameters["summaries"] = [(month, version) for month, version in summaries]
-    daily = (
-        f"SELECT metric_key, customer_id, period_start, {_VALUE_AS_PARTS} FROM {table} FINAL "
-        f"WHERE {' AND '.join(in_range)} AND toYYYYMM(period_start) NOT IN {{summary_months:Array(UInt32)}}"
-    )
     summarized = [*selection, "(toYYYYMM(month), source_version) IN {summaries:Array(Tuple(UInt32, UInt64))}"]
     monthly = (
         f"SELECT metric_key, customer_id, month AS period_start, {_PARTS} "
@@ -645,6 +641,13 @@ def _values(
         # A month's summary at one version is one partition: FINAL need not merge across them
         # (and skips a partition of one merged part, as a refresh writes it).
         "SETTINGS do_not_merge_across_partitions_select_final = 1"
+    )
+    if months_cover(months, parameters["first"], parameters["last"]):
+        return f"({monthly})"  # no value of the range is outside the summaries
+    parameters["summary_months"] = months
+    daily = (
+        f"SELECT metric_key, customer_id, period_start, {_VALUE_AS_PARTS} FROM {table} FINAL "
+        f"WHERE {' AND '.join(in_range)} AND toYYYYMM(period_start) NOT IN {{summary_months:Array(UInt32)}}"
     )
     return f"({daily} UNION ALL {monthly})"
 
@@ -764,17 +767,23 @@ def _selected_customers(org_id: str, query: UsageQuery, run: Runner) -> tuple[li
 
 def series_from_rows(query: UsageQuery, rows: Sequence[Sequence[Any]]) -> list[UsageSeries]:
     """Rows of ``rollup_page`` (one per series, in order) as series. Window bounds are formatted
-    once per distinct instant (a page of 1,000 series shares a few)."""
+    once per distinct list of window starts (the series of a page share a few)."""
     texts: dict[int, str] = {}
     whole = (format_utc(query.start), format_utc(query.end)) if query.window_size is WindowSize.ALL else None
+    bounds_of: dict[tuple[int, ...], list[tuple[str, str]]] = {}
     series: list[UsageSeries] = []
     for metric_key, customer_id, props, rollup, starts, ends, values, periods, *_ in rows:
-        windows: list[UsageWindow] = []
-        for start_s, end_s, value, count in zip(starts, ends, values, periods, strict=True):
-            start, end = whole or (_utc_text(texts, int(start_s)), _utc_text(texts, int(end_s)))
-            windows.append(
-                {"start": start, "end": end, "value": json_number(float(value)), "periods": int(count)}
-            )
+        key = tuple(starts)
+        bounds = bounds_of.get(key)
+        if bounds is None:
+            bounds = bounds_of[key] = [
+                whole or (_utc_text(texts, int(start)), _utc_text(texts, int(end)))
+                for start, end in zip(starts, ends, strict=True)
+            ]
+        windows: list[UsageWindow] = [
+            {"start": start, "end": end, "value": json_number(float(value)), "periods": int(count)}
+            for (start, end), value, count in zip(bounds, values, periods, strict=True)
+        ]
         series.append(
             UsageSeries(
                 metric_key=str(metric_key),

@@ -61,3 +61,13 @@ def whole_months(first: int, last: int) -> list[int]:
         months.append(number)
         number = next_month(number)
     return months
+
+
+def months_cover(months: list[int], first: int, last: int) -> bool:
+    """Whether ``months`` (YYYYMM, ascending) are exactly the months of ``[first, last]``."""
+    return (
+        bool(months)
+        and months == whole_months(first, last)
+        and month_start(months[0]).timestamp() == first
+        and month_start(next_month(months[-1])).timestamp() - 1 == last
+    )

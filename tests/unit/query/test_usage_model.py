@@ -366,6 +366,9 @@ def test_with_summaries_every_rollup_is_computed_from_partials() -> None:
     avg = rollup_page("o", validate_usage_query({**RANGE, "rollup": "avg"}), None, summaries=[(202601, 5)])
     assert "sum(part_sum) / sum(part_count)" in avg.sql  # a mean of the values, never of the months' means
     assert "usage_monthly" not in rollup_page("o", query, None, configured).sql
+    every_month = [(month, 1) for month in range(202601, 202613)]
+    covered = rollup_page("o", query, None, configured, summaries=every_month).sql
+    assert "usage_events_by_metric" not in covered  # no value of the range lies outside the summaries
 
 
 def test_the_current_summaries_are_asked_right_before_the_page() -> None:
