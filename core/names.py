@@ -21,6 +21,7 @@ USAGE_EVENTS_BY_PERIOD = "usage_events_by_period"  # infra/migrations/0051_usage
 USAGE_EVENTS_BY_METRIC = "usage_events_by_metric"  # infra/migrations/0071_usage_events_by_metric.sql
 # Monthly summaries of usage_events_by_metric (written by the streams worker's refresher only).
 USAGE_MONTHLY = "usage_monthly"  # infra/migrations/0100_usage_monthly.sql
+USAGE_MONTHLY_BY_PROPERTIES = "usage_monthly_by_properties"  # infra/migrations/0100_usage_monthly.sql
 USAGE_MONTHLY_REFRESHES = "usage_monthly_refreshes"  # infra/migrations/0100_usage_monthly.sql
 
 # Usage rolled up over windows (infra/migrations/0070_usage_rollups.sql; read by query, the panel

@@ -14,7 +14,8 @@ How a query is answered (``rollup_page``), all in ClickHouse:
    ``all`` windows over many customers, the whole UTC months whose monthly summary is current
    (``core.usage_summary``, checked right before by ``current_summaries``) come from
    ``usage_monthly`` instead (sum, min, max, count and last per customer and month, rolled up the
-   same way);
+   same way), or ``usage_monthly_by_properties`` (per properties text too) when grouping by
+   properties;
 2. per metric + customer (+ grouped properties) + window, the metric's rollup: the override, or the
    one configured in the control plane, read from the view ``metric_rollups_current`` right before
    (``configured_rollups``, for every query: no copy, no cache, so a rollup changed in the admin
@@ -46,6 +47,7 @@ from core.names import (
     USAGE_EVENTS_BY_CUSTOMER,
     USAGE_EVENTS_BY_METRIC,
     USAGE_MONTHLY,
+    USAGE_MONTHLY_BY_PROPERTIES,
     USAGE_MONTHLY_REFRESHES,
 )
 from core.periods import Granularity, as_utc, format_utc
@@ -472,13 +474,12 @@ def count_series(
 
 def summary_months(query: UsageQuery, table: str) -> list[int]:
     """The months (YYYYMM) that could be read from a monthly summary: reads of the metric-ordered
-    copy (many customers) into windows made of whole UTC months, not grouped by properties (the
-    summaries have none), and only the months wholly inside ``[from, to)``."""
+    copy (many customers) into windows made of whole UTC months, and only the months wholly
+    inside ``[from, to)``."""
     bounds = value_bounds(query)
     if (
         bounds is None
         or table != USAGE_EVENTS_BY_METRIC
-        or query.group_properties
         or query.window_size.value not in MONTHLY_WINDOW_SIZES
         or query.timezone not in UTC_NAMES
     ):
@@ -631,13 +632,15 @@ def _values(
     ]
     if not summaries:
         return f"{table} FINAL WHERE {' AND '.join(in_range)}"
-    assert not query.group_properties, "the monthly summaries have no properties"
     months = [month for month, _ in summaries]
     parameters["summaries"] = [(month, version) for month, version in summaries]
     summarized = [*selection, "(toYYYYMM(month), source_version) IN {summaries:Array(Tuple(UInt32, UInt64))}"]
+    # Grouped by properties: the summaries per customer and properties text.
+    properties = ", properties" if query.group_properties else ""
+    summary_table = USAGE_MONTHLY_BY_PROPERTIES if query.group_properties else USAGE_MONTHLY
     monthly = (
-        f"SELECT metric_key, customer_id, month AS period_start, {_PARTS} "
-        f"FROM {USAGE_MONTHLY} FINAL WHERE {' AND '.join(summarized)} "
+        f"SELECT metric_key, customer_id, month AS period_start{properties}, {_PARTS} "
+        f"FROM {summary_table} FINAL WHERE {' AND '.join(summarized)} "
         # A month's summary at one version is one partition: FINAL need not merge across them
         # (and skips a partition of one merged part, as a refresh writes it).
         "SETTINGS do_not_merge_across_partitions_select_final = 1"
@@ -646,7 +649,7 @@ def _values(
         return f"({monthly})"  # no value of the range is outside the summaries
     parameters["summary_months"] = months
     daily = (
-        f"SELECT metric_key, customer_id, period_start, {_VALUE_AS_PARTS} FROM {table} FINAL "
+        f"SELECT metric_key, customer_id, period_start{properties}, {_VALUE_AS_PARTS} FROM {table} FINAL "
         f"WHERE {' AND '.join(in_range)} AND toYYYYMM(period_start) NOT IN {{summary_months:Array(UInt32)}}"
     )
     return f"({daily} UNION ALL {monthly})"

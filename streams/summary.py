@@ -8,7 +8,9 @@ Every ``summary_interval_s`` a round reads the version of every month's partitio
 * kept that version since the previous round (a month still being written, usually the current
   one, stays with its daily values instead of being summarized again every round).
 
-A month is summarized with one ``INSERT … SELECT … FINAL`` tagged with the version read before it;
+A month is summarized with one ``INSERT … SELECT … FINAL`` per customer and properties text
+(``usage_monthly_by_properties``), then per customer from those rows (``usage_monthly``), both
+tagged with the version read before;
 the summary is marked complete (a row in ``usage_monthly_refreshes``) only if the version is still
 the same afterwards, so the snapshot it read held exactly the blocks up to that version. Several
 workers may refresh side by side: two complete summaries of one version hold the same rows, which
@@ -26,7 +28,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from core.names import USAGE_EVENTS_BY_METRIC, USAGE_MONTHLY, USAGE_MONTHLY_REFRESHES
+from core.names import (
+    USAGE_EVENTS_BY_METRIC,
+    USAGE_MONTHLY,
+    USAGE_MONTHLY_BY_PROPERTIES,
+    USAGE_MONTHLY_REFRESHES,
+)
 from core.usage_summary import month_start, next_month, partition_versions_sql
 
 if TYPE_CHECKING:
@@ -41,15 +48,26 @@ log = logging.getLogger(__name__)
 # A replaced summary is kept this long for usage queries that chose it just before.
 REPLACED_KEPT_S = 60.0
 
-_SUMMARIZE = f"""
-INSERT INTO {USAGE_MONTHLY}
-SELECT org_id, granularity, metric_key, toStartOfMonth(period_start) AS month, customer_id,
+# A month's values per customer and properties text, then those rows per customer (the partials
+# combine exactly; FINAL collapses the rows of a concurrent refresh of the same version).
+_SUMMARIZE_BY_PROPERTIES = f"""
+INSERT INTO {USAGE_MONTHLY_BY_PROPERTIES}
+SELECT org_id, granularity, metric_key, toStartOfMonth(period_start) AS month, customer_id, properties,
        {{version:UInt64}}, sum(value), min(value), max(value), count(), argMax(value, period_start),
        max(period_start)
 FROM {USAGE_EVENTS_BY_METRIC} FINAL
 WHERE period_start >= toDateTime({{start:UInt32}}, 'UTC') AND period_start < toDateTime({{end:UInt32}}, 'UTC')
-GROUP BY org_id, granularity, metric_key, month, customer_id
+GROUP BY org_id, granularity, metric_key, month, customer_id, properties
 """
+_SUMMARIZE = f"""
+INSERT INTO {USAGE_MONTHLY}
+SELECT org_id, granularity, metric_key, month, customer_id, source_version, sum(part_sum), min(part_min),
+       max(part_max), sum(part_count), argMax(part_last, part_last_period), max(part_last_period)
+FROM {USAGE_MONTHLY_BY_PROPERTIES} FINAL
+WHERE toYYYYMM(month) = {{month:UInt32}} AND source_version = {{version:UInt64}}
+GROUP BY org_id, granularity, metric_key, month, customer_id, source_version
+"""
+_SUMMARY_TABLES = (USAGE_MONTHLY, USAGE_MONTHLY_BY_PROPERTIES)
 
 
 @dataclass
@@ -114,10 +132,12 @@ class SummaryRefresher:
     def _summarize(self, client: Client, month: int, version: int) -> bool:
         started = time.perf_counter()
         parameters = {
+            "month": month,
             "version": version,
             "start": int(month_start(month).timestamp()),
             "end": int(month_start(next_month(month)).timestamp()),
         }
+        client.command(_SUMMARIZE_BY_PROPERTIES, parameters=parameters)
         summary = client.command(_SUMMARIZE, parameters=parameters)
         seconds = time.perf_counter() - started
         if _partition_versions(client, month).get(month) != version:
@@ -138,19 +158,20 @@ class SummaryRefresher:
         self, client: Client, versions: Mapping[int, int], complete: Mapping[int, Mapping[int, datetime]]
     ) -> list[str]:
         rows = client.query(
-            "SELECT DISTINCT partition_id FROM system.parts "
-            f"WHERE database = currentDatabase() AND table = '{USAGE_MONTHLY}' AND active"
+            "SELECT DISTINCT table, partition_id FROM system.parts "
+            "WHERE database = currentDatabase() AND table IN {tables:Array(String)} AND active",
+            parameters={"tables": list(_SUMMARY_TABLES)},
         ).result_rows
         kept_since = datetime.now(UTC) - timedelta(seconds=REPLACED_KEPT_S)
         dropped = []
-        for (partition_id,) in rows:
+        for table, partition_id in rows:
             month, version = (int(part) for part in str(partition_id).split("-"))
             if replaced(month, version, versions, complete, kept_since):
                 client.command(
-                    f"ALTER TABLE {USAGE_MONTHLY} DROP PARTITION ID {{partition:String}}",
+                    f"ALTER TABLE {table} DROP PARTITION ID {{partition:String}}",
                     parameters={"partition": partition_id},
                 )
-                dropped.append(str(partition_id))
+                dropped.append(f"{table}:{partition_id}")
         return dropped
 
 

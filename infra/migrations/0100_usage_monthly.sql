@@ -1,7 +1,7 @@
 -- Monthly summaries of the current usage values, for usage rolled up into month, quarter, year and
--- `all` windows over many customers (not grouped by properties): a month no write has touched since
--- its summary was made is read from here (one row per customer instead of one per day), the other
--- months from the daily values with FINAL. Written only by the streams worker's summary refresher; read by query.
+-- `all` windows over many customers: a month no write has touched since its summary was made is read
+-- from here (one row per customer, or per customer and properties text when grouping by
+-- properties, instead of one per day), the other months from the daily values with FINAL. Written only by the streams worker's summary refresher; read by query.
 --
 -- A summary is made from one snapshot of a month's partition of usage_events_by_metric and is
 -- tagged with that partition's version (the highest block number or mutation version of its
@@ -28,6 +28,30 @@ PARTITION BY (toYYYYMM(month), source_version)
 ORDER BY (org_id, granularity, metric_key, month, customer_id)
 SETTINGS index_granularity = 1024
 COMMENT 'Per org + metric + customer + month: sum, min, max, count and last of the current values at one version of the month. Read with FINAL, only at a version listed in usage_monthly_refreshes.';
+
+-- The same per distinct properties text too, for usage grouped by properties (usage_monthly is made
+-- from it, in the same refresh).
+CREATE TABLE IF NOT EXISTS usage_monthly_by_properties
+(
+    org_id           String,
+    granularity      LowCardinality(String),
+    metric_key       String,
+    month            DateTime('UTC'),
+    customer_id      String,
+    properties       LowCardinality(String) COMMENT 'The values'' properties text (JSON is parsed once per distinct text of a block)',
+    source_version   UInt64,
+    part_sum         Float64,
+    part_min         Float64,
+    part_max         Float64,
+    part_count       UInt64,
+    part_last        Float64,
+    part_last_period DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY (toYYYYMM(month), source_version)
+ORDER BY (org_id, granularity, metric_key, month, customer_id, properties)
+SETTINGS index_granularity = 1024
+COMMENT 'usage_monthly per properties text as well. Read with FINAL, only at a version listed in usage_monthly_refreshes.';
 
 CREATE TABLE IF NOT EXISTS usage_monthly_refreshes
 (

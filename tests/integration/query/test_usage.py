@@ -754,7 +754,10 @@ def _summary_bodies() -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
     ranges = [YEAR, {"from": "2026-01-03T00:00:00Z", "to": "2026-04-15T00:00:00Z"}]
     for rollup, size, group_by, bounds in itertools.product(
-        ["sum", "max", "min", "avg", "last"], ["month", "quarter", "year", "all"], [["customer"], []], ranges
+        ["sum", "max", "min", "avg", "last"],
+        ["month", "quarter", "year", "all"],
+        [["customer"], [], ["property:region"], ["customer", "property:region"]],
+        ranges,
     ):
         metrics = ["r_daily", "seats", "api_calls", "r_props"]
         bodies.append(

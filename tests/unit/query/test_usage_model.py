@@ -347,7 +347,7 @@ def test_whole_utc_months_of_month_made_windows_over_many_customers_may_come_fro
     assert summary_months(validate_usage_query(hourly), by_metric)
     assert summary_months(validate_usage_query({**hourly, "timezone": "Europe/Berlin"}), by_metric) == []
     grouped = validate_usage_query({**RANGE, "group_by": ["property:region"]})
-    assert summary_months(grouped, by_metric) == []  # summaries have no properties
+    assert summary_months(grouped, by_metric) == list(range(202601, 202613))
 
 
 def test_with_summaries_every_rollup_is_computed_from_partials() -> None:
@@ -369,6 +369,10 @@ def test_with_summaries_every_rollup_is_computed_from_partials() -> None:
     every_month = [(month, 1) for month in range(202601, 202613)]
     covered = rollup_page("o", query, None, configured, summaries=every_month).sql
     assert "usage_events_by_metric" not in covered  # no value of the range lies outside the summaries
+    by_region = validate_usage_query({**RANGE, "group_by": ["property:region"]})
+    with_properties = rollup_page("o", by_region, None, summaries=[(202601, 5)]).sql
+    assert "FROM usage_monthly_by_properties FINAL" in with_properties
+    assert "period_start, properties, value AS part_sum" in with_properties
 
 
 def test_the_current_summaries_are_asked_right_before_the_page() -> None:
