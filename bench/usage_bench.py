@@ -251,7 +251,11 @@ def main() -> None:
         wait_for_port(port, timeout_s=30, process=service)
         pids = (clickhouse.process.pid, service.pid)
         base_url = f"http://127.0.0.1:{port}"
-        for table in ("usage_monthly_refreshes", "usage_monthly"):  # a kept data directory starts over
+        for table in (
+            "usage_monthly_refreshes",
+            "usage_monthly",
+            "usage_monthly_by_properties",
+        ):  # starts over
             client.command(f"TRUNCATE TABLE {table}")
         print("\nevery month read from the daily values (no monthly summary):")
         run_scenarios(client, base_url, api_key, args, pids)

@@ -624,7 +624,8 @@ def _values(
     """The FROM clause of the current values in range: the table with FINAL (every condition is
     on a sorting-key column, shared by all versions of a value, so FINAL applies the replacements
     before anything reads value or properties); with ``summaries``, the summarized months' rows of
-    ``usage_monthly`` instead of their values, every value as a partial of its own."""
+    ``usage_monthly`` (``usage_monthly_by_properties`` when grouping by properties) instead of
+    their values, and every other value as a partial of its own."""
     in_range = [
         *selection,
         "period_start >= toDateTime({first:UInt32}, 'UTC')",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from core.runtime import import_lazy_modules, tune_garbage_collector
 from core.settings import ClickHouseSettings, KafkaSettings
 from streams.settings import StreamsSettings
 
@@ -71,7 +71,7 @@ def run_worker(web_port: int | None = None, data_dir: Path | None = None) -> Non
     worker = build_worker(kafka, clickhouse, streams)
     rebuild_stale_local_state(worker.app, kafka)
     import_lazy_modules()
-    tune_garbage_collector()
+    tune_garbage_collector()  # last: what exists now is frozen
     worker.execute_from_commandline()
 
 
@@ -87,29 +87,6 @@ def rebuild_stale_local_state(app: faust.types.AppT, kafka: KafkaSettings) -> No
     paths = {partition: store.partition_path(partition) for partition in range(kafka.partitions)}
     # Only Kafka is used in the loop below: the store (a Faust service) stays on the worker's loop.
     asyncio.run(rebuild_stale_state(kafka, changelog_topic_name(app.conf.id), paths, store.offset_key))
-
-
-def import_lazy_modules() -> None:
-    """Imports now what the first insert would import (clickhouse-connect resolves pandas and
-    numpy lazily, about a second of CPU): before the collector tuning freezes what exists."""
-    from clickhouse_connect.driver import options
-
-    _ = (options.pd, options.np)
-
-
-def tune_garbage_collector() -> None:
-    """Fewer, cheaper cyclic collections: they were about a fifth of the worker's time.
-
-    Every record allocates several objects that live until its batch is acked (Faust's message
-    and event, our tuples), so with the default threshold (700 allocations) collections ran
-    hundreds of times per batch and promoted the batch's objects into the old generations, whose
-    full collections walk everything (profile: allocation sites such as ``Event.__init__`` took
-    ~20 % of the samples holding the GIL). The objects built so far (modules, the app) are moved
-    out of the collector's view, and a young collection waits for 50,000 allocations.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 def streams_worker(

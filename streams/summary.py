@@ -139,6 +139,14 @@ class SummaryRefresher:
         }
         client.command(_SUMMARIZE_BY_PROPERTIES, parameters=parameters)
         summary = client.command(_SUMMARIZE, parameters=parameters)
+        for table in _SUMMARY_TABLES:
+            # One merged part per partition (a month summarized again at the same version, or by
+            # two workers, adds parts): readers' FINAL then has nothing to merge.
+            client.command(
+                f"OPTIMIZE TABLE {table} PARTITION ID {{partition:String}} FINAL "
+                "SETTINGS optimize_skip_merged_partitions = 1",
+                parameters={"partition": f"{month}-{version}"},
+            )
         seconds = time.perf_counter() - started
         if _partition_versions(client, month).get(month) != version:
             log.info("month %d was written while summarized; summarized again later", month)
