@@ -498,6 +498,38 @@ def current_summaries(months: Sequence[int]) -> Statement:
     return Statement(sql, {"months": list(months)})
 
 
+def page_context(org_id: str, query: UsageQuery, months: Sequence[int]) -> Statement | None:
+    """What the page needs first, in one statement (one round trip): the configured rollups
+    (``configured_rollups``, without an override) and the current summaries of ``months``
+    (``current_summaries``), as rows (kind, metric_key, rollup, month, version) with kind
+    ``rollup`` or ``summary``; read with ``context_from_rows``. None when nothing is needed."""
+    parts: list[Statement] = []
+    if query.rollup is None:
+        rollups = configured_rollups(org_id, query.metric_keys)
+        sql = f"SELECT 'rollup', metric_key, rollup, toUInt32(0), toUInt64(0) FROM ({rollups.sql})"
+        parts.append(Statement(sql, rollups.parameters))
+    if months:
+        summaries = current_summaries(months)
+        parts.append(
+            Statement(
+                f"SELECT 'summary', '', '', month, version FROM ({summaries.sql})", summaries.parameters
+            )
+        )
+    if not parts:
+        return None
+    parameters = {name: value for part in parts for name, value in part.parameters.items()}
+    return Statement(" UNION ALL ".join(part.sql for part in parts), parameters)
+
+
+def context_from_rows(rows: Sequence[Sequence[Any]]) -> tuple[dict[str, Rollup], list[tuple[int, int]]]:
+    """Rows of ``page_context`` as (configured rollups, current summaries in month order)."""
+    configured = rollups_from_rows(
+        [(metric, rollup) for kind, metric, rollup, _, _ in rows if kind == "rollup"]
+    )
+    summaries = sorted((int(month), int(version)) for kind, _, _, month, version in rows if kind == "summary")
+    return configured, summaries
+
+
 def configured_rollups(org_id: str, metric_keys: Sequence[str] | None) -> Statement:
     """The current configured rollup of the organization's metrics (of ``metric_keys`` when given)
     from the control plane's view: read for every query, so a change applies to the next one."""
@@ -723,12 +755,9 @@ def run_usage_query(org_id: str, query: UsageQuery, run: Runner, table: str | No
     customers, unresolved = _selected_customers(org_id, query, run)
     if (customers is not None and not customers) or value_bounds(query) is None:
         return UsageResult(query, [], 0, unresolved)
-    configured = {} if query.rollup else rollups_from_rows(run(configured_rollups(org_id, query.metric_keys)))
     table = table or table_for(customers)
-    months = summary_months(query, table)
-    summaries = (
-        [(int(month), int(version)) for month, version in run(current_summaries(months))] if months else []
-    )
+    context = page_context(org_id, query, summary_months(query, table))
+    configured, summaries = context_from_rows(run(context) if context is not None else [])
     rows = run(rollup_page(org_id, query, customers, configured, table, summaries))
     if rows and int(rows[0][10]) > MAX_WINDOWS_PER_PAGE:
         raise UsageValidationError(

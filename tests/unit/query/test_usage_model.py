@@ -267,7 +267,7 @@ def test_rows_become_series_and_windows() -> None:
         ),
         ("api_calls", "", [""], "max", [1767225600], [1769904000], [7.0], [1], 2, 2, 3),
     ]
-    run = FakeRunner([("x1", "c1")], [("api_calls", "max")], rows)
+    run = FakeRunner([("x1", "c1")], [("rollup", "api_calls", "max", 0, 0)], rows)
     body = run_usage_query("org1", query, run).to_json()
     assert "metric_rollups_current" in run.statements[1].sql
     assert run.statements[2].parameters["customer_ids"] == ["c1"]
@@ -311,7 +311,7 @@ def test_all_window_spans_from_to() -> None:
 
 def test_a_page_past_the_last_series_counts_the_series() -> None:
     query = validate_usage_query({**RANGE, "offset": 10, "rollup": "avg"})
-    run = FakeRunner([(202603, 7)], [], [(3,)])  # current summaries, the page, the count
+    run = FakeRunner([("summary", "", "", 202603, 7)], [], [(3,)])  # context, the page, the count
     result = run_usage_query("org1", query, run)
     assert result.series == [] and result.total_series == 3
     assert run.statements[2].parameters["summaries"] == [(202603, 7)]  # counted as the page was read
@@ -320,7 +320,7 @@ def test_a_page_past_the_last_series_counts_the_series() -> None:
 def test_more_than_the_windows_cap_is_a_422_on_window_size() -> None:
     query = validate_usage_query(dict(RANGE))
     row: tuple[Any, ...] = ("m", "c", [], "sum", [], [], [], [], 1, 1, MAX_WINDOWS_PER_PAGE + 1)
-    run = FakeRunner([], [], [row])  # configured rollups, current summaries, the page
+    run = FakeRunner([], [row])  # configured rollups and current summaries, the page
     with pytest.raises(UsageValidationError) as caught:
         run_usage_query("org1", query, run)
     assert [d["path"] for d in caught.value.details] == ["window_size"]
@@ -375,14 +375,25 @@ def test_with_summaries_every_rollup_is_computed_from_partials() -> None:
     assert "period_start, properties, value AS part_sum" in with_properties
 
 
-def test_the_current_summaries_are_asked_right_before_the_page() -> None:
-    query = validate_usage_query({**RANGE, "rollup": "sum"})
-    run = FakeRunner([(202601, 5)], [])
+def test_the_rollups_and_current_summaries_are_asked_in_one_statement_right_before_the_page() -> None:
+    query = validate_usage_query({**RANGE, "metric_keys": ["a", "b"]})
+    context_rows = [
+        ("rollup", "a", "max", 0, 0),
+        ("summary", "", "", 202602, 9),
+        ("summary", "", "", 202601, 5),
+    ]
+    run = FakeRunner(context_rows, [])
     run_usage_query("org1", query, run)
-    probe, page = run.statements
-    assert "system.parts" in probe.sql and "usage_monthly_refreshes" in probe.sql
-    assert probe.parameters["months"] == list(range(202601, 202613))
-    assert page.parameters["summaries"] == [(202601, 5)]
+    context, page = run.statements
+    assert "metric_rollups_current" in context.sql and "system.parts" in context.sql
+    assert "usage_monthly_refreshes" in context.sql and context.sql.count("UNION ALL") == 1
+    assert context.parameters["months"] == list(range(202601, 202613))
+    assert context.parameters["metric_keys"] == ["a", "b"]
+    assert page.parameters["summaries"] == [(202601, 5), (202602, 9)]
+    assert "max(part_max)" in page.sql  # metric a's configured rollup
+    overridden = FakeRunner([], [])
+    run_usage_query("org1", validate_usage_query({**RANGE, "rollup": "sum"}), overridden)
+    assert "metric_rollups_current" not in overridden.statements[0].sql
     few = FakeRunner([])
     run_usage_query("org1", validate_usage_query({**RANGE, "rollup": "sum", "customer_ids": ["c"]}), few)
     assert len(few.statements) == 1 and "usage_monthly" not in few.statements[0].sql
