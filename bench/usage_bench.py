@@ -87,28 +87,20 @@ def load_hourly(client: Any, org: str) -> None:
     )
 
 
-def replace_some(client: Any, org: str, every: int) -> None:
-    """A second, unmerged version (a new value) of every ``every``-th value."""
+def replace_some(client: Any, org: str, every: int, remainder: int = 0, months: Sequence[str] = ()) -> None:
+    """A newer, unmerged version (a new value) of every ``every``-th value of ``org`` (offsets of
+    that ``remainder``), only in ``months`` (YYYY-MM) when given."""
+    in_months = ""
+    if months:
+        starts = ", ".join(f"toDateTime('{month}-01 00:00:00', 'UTC')" for month in months)
+        in_months = f"AND toStartOfMonth(period_start) IN ({starts})"
     client.command(
         f"""
         INSERT INTO usage_events
         SELECT org_id, customer_id, metric_key, granularity, period_start, event_id, external_customer_id,
                event_type, value + 1, created_at, properties, now64(6), version + 1, 0, source_offset
-        FROM usage_events FINAL WHERE org_id = '{org}' AND source_offset % {every} = 0
-        """
-    )
-
-
-def touch_months(client: Any, org: str, months: Sequence[str], every: int) -> None:
-    """A newer version of every ``every``-th value of ``org`` in each of ``months`` (YYYY-MM)."""
-    starts = ", ".join(f"toDateTime('{month}-01 00:00:00', 'UTC')" for month in months)
-    client.command(
-        f"""
-        INSERT INTO usage_events
-        SELECT org_id, customer_id, metric_key, granularity, period_start, event_id, external_customer_id,
-               event_type, value + 2, created_at, properties, now64(6), version + 2, 0, source_offset
-        FROM usage_events FINAL WHERE org_id = '{org}' AND source_offset % {every} = 1
-          AND toStartOfMonth(period_start) IN ({starts})
+        FROM usage_events FINAL
+        WHERE org_id = '{org}' AND source_offset % {every} = {remainder} {in_months}
         """
     )
 
@@ -272,7 +264,7 @@ def main() -> None:
             f"SELECT formatDateTime(max(period_start), '%Y-%m') FROM usage_events WHERE org_id = '{ORG}' "
             "AND granularity = 'daily'"
         )
-        touch_months(client, ORG, ["2025-12", str(last_month)], 100)
+        replace_some(client, ORG, 100, remainder=1, months=["2025-12", str(last_month)])
         print(f"\n1 % of the values of 2025-12 and {last_month} written again since their summary:")
         run_scenarios(client, base_url, api_key, args, pids)
         command_line = f"--values {args.values} --requests {args.requests}"
