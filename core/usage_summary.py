@@ -3,9 +3,11 @@ streams worker's refresher writes and the usage query reads agree on here (pure)
 
 A month's summary is tagged with the *version* of the month's partition of
 ``usage_events_by_metric`` it was made from: the highest block number or mutation version among the
-partition's active parts. ClickHouse numbers blocks in commit order and a merge keeps the highest
-number of its parts, so the version rises with every insert or mutation in the month and never with
-a merge. A summary at the partition's current version therefore holds exactly the month's current
+partition's active parts. ClickHouse numbers blocks in commit order (a plain MergeTree takes a
+part's block number and adds the part to the active set atomically, under the parts lock, in
+``MergeTreeData::renameTempPartAndReplace``; a ReplicatedMergeTree does not) and a merge keeps the
+highest number of its parts, so the version rises with every insert or mutation in the month and
+never with a merge. A summary at the partition's current version therefore holds exactly the month's current
 values; a reader uses it only then, and reads every other month from the daily values.
 """
 
