@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import open_bench_database
 from core.names import USAGE_EVENTS, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC
-from core.runtime import tune_for_serving
+from core.runtime import tune_process
 from core.usage_rollup import Statement, run_usage_query, validate_usage_query
 from infra.local_components import LocalClickHouse
 from infra.processes import free_port, start_process, stop_process, wait_for_port
@@ -205,7 +205,7 @@ def main() -> None:
         "--data-dir", type=Path, default=None, help="chdb data directory (default: a temp dir)"
     )
     args = parser.parse_args()
-    tune_for_serving()  # the direct path (the floor) runs in this process: tuned like the service
+    tune_process()  # the direct path (the floor) runs in this process: tuned like the service
     other = args.values // 5 if args.other_values is None else args.other_values
     work = args.data_dir or Path(tempfile.mkdtemp(prefix="quivly-usage-bench-"))
 

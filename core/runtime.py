@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 
 
-def import_lazy_modules() -> None:
+def _import_lazy_modules() -> None:
     """Imports now what the first ClickHouse call would import (clickhouse-connect resolves pandas
     and numpy lazily, about a second of CPU): before the collector tuning freezes what exists."""
     from clickhouse_connect.driver import options
@@ -13,7 +13,7 @@ def import_lazy_modules() -> None:
     _ = (options.pd, options.np)
 
 
-def tune_garbage_collector() -> None:
+def _tune_garbage_collector() -> None:
     """Fewer, cheaper cyclic collections, once the process has imported what it needs.
 
     Both services allocate many short-lived objects per unit of work (the worker: several per
@@ -30,14 +30,15 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-_serving_tuned = False
+_tuned = False
 
 
-def tune_for_serving() -> None:
-    """``import_lazy_modules`` then ``tune_garbage_collector``, once per process (an app started
-    again in the same process, as tests do, changes nothing)."""
-    global _serving_tuned
-    if not _serving_tuned:
-        _serving_tuned = True
-        import_lazy_modules()
-        tune_garbage_collector()
+def tune_process() -> None:
+    """Imports the lazy modules, then tunes the collector (freezing what exists: call it last at
+    start-up), once per process (an app started again in the same process, as tests do, changes
+    nothing)."""
+    global _tuned
+    if not _tuned:
+        _tuned = True
+        _import_lazy_modules()
+        _tune_garbage_collector()

@@ -11,7 +11,7 @@ from core.edge import install_edge
 from core.ops.asgi import instrument
 from core.ops.checks import clickhouse_check
 from core.ops.settings import OpsSettings
-from core.runtime import tune_for_serving
+from core.runtime import tune_process
 from core.settings import ClickHouseSettings, HttpServerSettings
 from query.deps import Services
 from query.routes import router
@@ -29,7 +29,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tune_for_serving()  # answers of thousands of windows without full collections in between
+        tune_process()  # answers of thousands of windows without full collections in between
         yield
         services.close()
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from core.runtime import import_lazy_modules, tune_garbage_collector
+from core.runtime import tune_process
 from core.settings import ClickHouseSettings, KafkaSettings
 from streams.settings import StreamsSettings
 
@@ -70,8 +70,7 @@ def run_worker(web_port: int | None = None, data_dir: Path | None = None) -> Non
     streams.data_dir.mkdir(parents=True, exist_ok=True)
     worker = build_worker(kafka, clickhouse, streams)
     rebuild_stale_local_state(worker.app, kafka)
-    import_lazy_modules()
-    tune_garbage_collector()  # last: what exists now is frozen
+    tune_process()  # last: what exists now is frozen
     worker.execute_from_commandline()
 
 
