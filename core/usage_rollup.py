@@ -51,7 +51,7 @@ from core.names import (
     USAGE_MONTHLY_REFRESHES,
 )
 from core.periods import Granularity, as_utc, format_utc
-from core.usage_summary import MONTHLY_WINDOW_SIZES, months_cover, partition_versions_sql, whole_months
+from core.usage_summary import months_cover, partition_versions_sql, whole_months
 
 # Up to this many selected customers are read customer by customer, more metric by metric.
 MAX_CUSTOMERS_READ_BY_CUSTOMER = 50
@@ -101,6 +101,8 @@ _FINEST_WINDOW = {
     Granularity.MONTHLY: WindowSize.MONTH,
 }
 _WINDOW_ORDER = list(WindowSize)
+# Windows made of whole months (hour, day and week windows need the daily values).
+_MONTHLY_WINDOWS = frozenset({WindowSize.MONTH, WindowSize.QUARTER, WindowSize.YEAR, WindowSize.ALL})
 
 
 class UsageValidationError(InvalidFields):
@@ -480,7 +482,7 @@ def summary_months(query: UsageQuery, table: str) -> list[int]:
     if (
         bounds is None
         or table != USAGE_EVENTS_BY_METRIC
-        or query.window_size.value not in MONTHLY_WINDOW_SIZES
+        or query.window_size not in _MONTHLY_WINDOWS
         or query.timezone not in UTC_NAMES
     ):
         return []

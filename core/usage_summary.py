@@ -7,8 +7,9 @@ partition's active parts. ClickHouse numbers blocks in commit order (a plain Mer
 part's block number and adds the part to the active set atomically, under the parts lock, in
 ``MergeTreeData::renameTempPartAndReplace``; a ReplicatedMergeTree does not) and a merge keeps the
 highest number of its parts, so the version rises with every insert or mutation in the month and
-never with a merge. A summary at the partition's current version therefore holds exactly the month's current
-values; a reader uses it only then, and reads every other month from the daily values.
+never with a merge. A summary at the partition's current version therefore holds exactly the
+month's current values; a reader uses it only then, and reads every other month from the daily
+values.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from core.names import USAGE_EVENTS_BY_METRIC
-
-# Window sizes made of whole UTC months (hour, day and week windows need the daily values).
-MONTHLY_WINDOW_SIZES = frozenset({"month", "quarter", "year", "all"})
 
 
 def partition_versions_sql(months_parameter: str | None = None) -> str:
