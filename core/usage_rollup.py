@@ -635,7 +635,7 @@ def _window_rows(
         columns += [f"{_PROPERTY_VALUE.format(name=name)} AS {name}" for name in names]
         keys += names
         props = f"[{', '.join(names)}]"
-    source = _values(table or table_for(customer_ids), selection, summaries, query, parameters)
+    source = _values(table or table_for(customer_ids), selection, summaries, query, parameters, per_customer)
     values = f"SELECT {', '.join(columns)} FROM {source}"
     customer = "customer_id" if per_customer else "'' AS customer_id"
     periods = "sum(part_count)" if summaries else "count()"
@@ -653,13 +653,20 @@ def _window_rows(
 
 
 def _values(
-    table: str, selection: list[str], summaries: Summaries, query: UsageQuery, parameters: dict[str, Any]
+    table: str,
+    selection: list[str],
+    summaries: Summaries,
+    query: UsageQuery,
+    parameters: dict[str, Any],
+    per_customer: bool,
 ) -> str:
     """The FROM clause of the current values in range: the table with FINAL (every condition is
     on a sorting-key column, shared by all versions of a value, so FINAL applies the replacements
     before anything reads value or properties); with ``summaries``, the summarized months' rows of
     ``usage_monthly`` (``usage_monthly_by_properties`` when grouping by properties) instead of
-    their values, and every other value as a partial of its own."""
+    their values, and every other value as a partial of its own. Without ``per_customer`` (sums
+    across customers), the summaries grouped by properties are first added up per properties text
+    (its property values are then parsed once per text and month, not once per customer)."""
     in_range = [
         *selection,
         "period_start >= toDateTime({first:UInt32}, 'UTC')",
@@ -676,10 +683,21 @@ def _values(
     monthly = (
         f"SELECT metric_key, customer_id, month AS period_start{properties}, {_PARTS} "
         f"FROM {summary_table} FINAL WHERE {' AND '.join(summarized)} "
-        # A month's summary at one version is one partition: FINAL need not merge across them
-        # (and skips a partition of one merged part, as a refresh writes it).
+        # A month's summary at one version is one partition, and FINAL must not merge across
+        # them: the month's other versions share every sorting key, and FINAL would keep one of
+        # their rows, which the filter on source_version then drops. Within a partition it skips
+        # a partition of one merged part, as a refresh writes it.
         "SETTINGS do_not_merge_across_partitions_select_final = 1"
     )
+    if query.group_properties and not per_customer:
+        monthly = (
+            "SELECT metric_key, '' AS customer_id, period_start, properties, "
+            "sum(summary.part_sum) AS part_sum, min(summary.part_min) AS part_min, "
+            "max(summary.part_max) AS part_max, sum(summary.part_count) AS part_count, "
+            "argMax(summary.part_last, summary.part_last_period) AS part_last, "
+            "max(summary.part_last_period) AS part_last_period "
+            f"FROM ({monthly}) AS summary GROUP BY metric_key, period_start, properties"
+        )
     if months_cover(months, parameters["first"], parameters["last"]):
         return f"({monthly})"  # no value of the range is outside the summaries
     parameters["summary_months"] = months

@@ -8,6 +8,9 @@ holds only these kinds of statements (``tests/unit/infra/test_migrate.py`` refus
   nothing happens the second time;
 * ``CREATE OR REPLACE VIEW``: the same view again;
 * ``ALTER TABLE ... MATERIALIZE INDEX``: rebuilds the index again, same result;
+* ``ALTER TABLE ... COMMENT COLUMN``: the same comment again;
+* ``TRUNCATE TABLE IF EXISTS``, for data made again from other tables (monthly summaries): empty
+  again, same result;
 * a backfill ``INSERT INTO t SELECT ...`` where ``t`` is a ``ReplacingMergeTree`` created in the
   same file: run again, it inserts every row a second time. The copies have the row's sorting key
   and version, so they collapse like versions do, and every reader reads these tables with

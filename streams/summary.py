@@ -49,7 +49,10 @@ log = logging.getLogger(__name__)
 REPLACED_KEPT_S = 60.0
 
 # A month's values per customer and properties text, then those rows per customer (the partials
-# combine exactly; FINAL collapses the rows of a concurrent refresh of the same version).
+# combine exactly; FINAL collapses the rows of a concurrent refresh of the same version). FINAL
+# must not merge across partitions: the month's older summaries (other versions, kept a minute for
+# readers) share every sorting key, and FINAL would keep one of their rows, which the filter on
+# ``source_version`` (applied after FINAL) then drops.
 _SUMMARIZE_BY_PROPERTIES = f"""
 INSERT INTO {USAGE_MONTHLY_BY_PROPERTIES}
 SELECT org_id, granularity, metric_key, toStartOfMonth(period_start) AS month, customer_id, properties,
@@ -66,6 +69,7 @@ SELECT org_id, granularity, metric_key, month, customer_id, source_version, sum(
 FROM {USAGE_MONTHLY_BY_PROPERTIES} FINAL
 WHERE toYYYYMM(month) = {{month:UInt32}} AND source_version = {{version:UInt64}}
 GROUP BY org_id, granularity, metric_key, month, customer_id, source_version
+SETTINGS do_not_merge_across_partitions_select_final = 1
 """
 _SUMMARY_TABLES = (USAGE_MONTHLY, USAGE_MONTHLY_BY_PROPERTIES)
 

@@ -375,6 +375,20 @@ def test_with_summaries_every_rollup_is_computed_from_partials() -> None:
     assert "period_start, properties, value AS part_sum" in with_properties
 
 
+def test_summed_property_groups_add_up_the_summaries_per_properties_text_before_parsing() -> None:
+    pre_grouped = "AS summary GROUP BY metric_key, period_start, properties"
+    by_region = {**RANGE, "group_by": ["property:region"], "rollup": "sum"}
+    summed = rollup_page("o", validate_usage_query(by_region), None, summaries=[(202601, 5)]).sql
+    assert pre_grouped in summed and "sum(summary.part_sum) AS part_sum" in summed
+    per_customer = [
+        {**by_region, "rollup": "max"},  # max across customers needs each customer's max
+        {**by_region, "group_by": ["customer", "property:region"]},
+    ]
+    for body in per_customer:
+        sql = rollup_page("o", validate_usage_query(body), None, summaries=[(202601, 5)]).sql
+        assert pre_grouped not in sql
+
+
 def test_the_rollups_and_current_summaries_are_asked_in_one_statement_right_before_the_page() -> None:
     query = validate_usage_query({**RANGE, "metric_keys": ["a", "b"]})
     context_rows = [

@@ -1,0 +1,1 @@
+-- Nothing to undo: the refresher makes the summaries again.
