@@ -1,4 +1,4 @@
-"""The pure parts of the chdb endpoint: turning an HTTP request into a statement, body codecs."""
+"""The chdb endpoint: turning an HTTP request into a statement, body codecs, session settings."""
 
 from __future__ import annotations
 
@@ -148,3 +148,27 @@ def test_shutdown_closes_the_engine_and_removes_its_spool_directory(tmp_path: Pa
         spool_dir = app.state.engine().spool_dir
         assert spool_dir.is_dir()
     assert not spool_dir.exists()
+
+
+def test_a_connection_runs_each_statement_with_exactly_its_settings(tmp_path: Path) -> None:
+    from infra.chdb_server import ChdbEngine, Statement
+
+    engine = ChdbEngine(tmp_path / "data", connections=1)  # every statement on the same connection
+
+    def setting(name: str, settings: dict[str, str]) -> str:
+        statement = Statement(f"SELECT getSetting('{name}')", "TabSeparated", settings=settings)
+        return engine.execute(statement).body.decode().strip()
+
+    try:
+        assert setting("max_result_rows", {"max_result_rows": "77"}) == "77"
+        both = {"max_result_rows": "78", "max_threads": "1"}
+        assert setting("max_result_rows", both) == "78"
+        assert setting("max_threads", both) == "1"
+        assert setting("max_threads", {"max_result_rows": "78"}) != "1"  # back to its default
+        assert setting("max_result_rows", {}) == "0"
+        with pytest.raises(ClickHouseError):  # a value it refuses fails the statement
+            setting("max_result_rows", {"max_result_rows": "many"})
+        assert setting("max_result_rows", {}) == "0"
+        assert setting("max_result_rows", {"max_result_rows": "5"}) == "5"
+    finally:
+        engine.close()
