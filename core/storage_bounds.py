@@ -88,3 +88,16 @@ def properties_depth(node: Any) -> int:
 def timestamp_range_text(granularity: str) -> str:
     earliest = TIMESTAMP_MIN[granularity].strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"{earliest} to {TIMESTAMP_MAX.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+# The integers JSON encoders (orjson) write as integers: int64 and uint64.
+_JSON_INT_MIN = -(2**63)
+_JSON_INT_MAX = 2**64 - 1
+
+
+def json_number(value: float) -> int | float:
+    """An integral float prints as an integer (300.0 -> 300) when JSON encoders take it as one;
+    anything else (1e20, 0.5) stays a float, which every finite double is as JSON."""
+    if value.is_integer() and _JSON_INT_MIN <= value <= _JSON_INT_MAX:  # False for inf and nan
+        return int(value)
+    return value

@@ -51,6 +51,7 @@ from core.names import (
     USAGE_MONTHLY_REFRESHES,
 )
 from core.periods import Granularity, as_utc, format_utc
+from core.storage_bounds import json_number
 from core.usage_summary import months_cover, partition_versions_sql, whole_months
 
 # Up to this many selected customers are read customer by customer, more metric by metric.
@@ -858,13 +859,6 @@ def _utc_text(texts: dict[int, str], seconds: int) -> str:
 
 def _properties(names: Sequence[str], raw_values: Sequence[str]) -> dict[str, Any]:
     return {name: orjson.loads(raw) if raw else None for name, raw in zip(names, raw_values, strict=True)}
-
-
-def json_number(value: float) -> int | float:
-    """An integral value prints as an integer (300.0 -> 300); anything else stays a float."""
-    if value.is_integer() and abs(value) < 2**63:  # is_integer: False for inf and nan
-        return int(value)
-    return value
 
 
 def _series_json(series: UsageSeries) -> dict[str, Any]:

@@ -19,12 +19,12 @@ from core.storage_bounds import (
     PROPERTY_INT_MIN,
     TIMESTAMP_MAX,
     TIMESTAMP_MIN,
+    json_number,
     properties_depth,
     storable_period,
     storable_timestamp,
 )
 from ingress.push.validation import ValidationFailed, validate_body
-from query.events import json_number
 
 GRANULARITIES = [g.value for g in Granularity]
 

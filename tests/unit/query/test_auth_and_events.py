@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from core.api_keys import hash_api_key
+from core.storage_bounds import json_number
 from query.auth import KeyResolver, bearer_key
-from query.events import event_from_row, json_number
+from query.events import event_from_row
 
 
 @pytest.mark.parametrize(
