@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import open_bench_database
 from core.names import USAGE_EVENTS, USAGE_EVENTS_BY_CUSTOMER, USAGE_EVENTS_BY_METRIC
 from core.runtime import tune_process
-from core.usage_rollup import Statement, run_usage_query, validate_usage_query
+from core.usage_rollup import RecentContexts, Statement, run_usage_query, validate_usage_query
 from infra.local_components import LocalClickHouse
 from infra.processes import free_port, start_process, stop_process, wait_for_port
 from streams.summary import SummaryRefresher
@@ -284,6 +284,7 @@ def run_scenarios(
         return list(client.query(statement.sql, parameters=statement.parameters).result_rows)
 
     days = max(1, args.values // (CUSTOMERS * METRICS))
+    contexts = RecentContexts()  # as the query service does: each context read alongside the page
     print(HEADER)
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=300) as http:
         for name, make_body in scenarios(days).items():
@@ -300,7 +301,7 @@ def run_scenarios(
                 windows.append(sum(len(series["windows"]) for series in answer["series"]))
 
             def direct(i: int, bodies: list[dict[str, Any]] = bodies) -> None:
-                run_usage_query(ORG, validate_usage_query(bodies[i]), run)
+                run_usage_query(ORG, validate_usage_query(bodies[i]), run, contexts=contexts)
 
             print_row(name, *timed_pair(over_http, direct, args.requests, pids), windows)
 

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from core.clickhouse import SharedClient
 from core.errors import ApiError, unauthorized
 from core.settings import ClickHouseSettings
+from core.usage_rollup import RecentContexts
 from query.auth import KeyResolver, bearer_key
 from query.settings import QuerySettings
 from query.store import CountCaches, EventStore
@@ -20,14 +21,15 @@ if TYPE_CHECKING:
 
 
 class Services:
-    """Per-app state: the ClickHouse client (opened on first use), the store, the key resolver and
-    the whole-organization count caches."""
+    """Per-app state: the ClickHouse client (opened on first use), the store, the key resolver, the
+    whole-organization count caches and the usage queries' recent contexts."""
 
     def __init__(self, settings: QuerySettings, clickhouse: ClickHouseSettings) -> None:
         self.settings = settings
         self._client = SharedClient(clickhouse)
         self.caches = CountCaches.from_settings(settings)
         self.keys = KeyResolver(self._key_index, ttl_s=settings.auth_cache_ttl_s)
+        self.usage_contexts = RecentContexts()
 
     def _key_index(self) -> dict[str, str]:
         return self.store().key_index()
@@ -39,6 +41,7 @@ class Services:
         return self._client.get()
 
     def close(self) -> None:
+        self.usage_contexts.close()
         self._client.close()
 
 

@@ -57,4 +57,4 @@ def _answer(services: Services, org_id: str, query: UsageQuery) -> UsageResult:
     def run(statement: Any) -> list[Any]:
         return list(client.query(statement.sql, parameters=statement.parameters).result_rows)
 
-    return run_usage_query(org_id, query, run)
+    return run_usage_query(org_id, query, run, contexts=services.usage_contexts)

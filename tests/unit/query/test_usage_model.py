@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 from core.periods import Granularity
 from core.usage_rollup import (
     MAX_WINDOWS_PER_PAGE,
+    PageContext,
+    RecentContexts,
     Rollup,
     Statement,
     UsageQuery,
@@ -411,6 +414,73 @@ def test_the_rollups_and_current_summaries_are_asked_in_one_statement_right_befo
     few = FakeRunner([])
     run_usage_query("org1", validate_usage_query({**RANGE, "rollup": "sum", "customer_ids": ["c"]}), few)
     assert len(few.statements) == 1 and "usage_monthly" not in few.statements[0].sql
+
+
+class ShapeRunner:
+    """Answers the context statement with ``context_rows`` and a page with a row naming the
+    summaries it read; thread-safe (the context is read from another thread)."""
+
+    def __init__(self, context_rows: list[tuple[Any, ...]]) -> None:
+        self.context_rows = context_rows
+        self.pages: list[Statement] = []
+        self.contexts = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, statement: Statement) -> Sequence[Sequence[Any]]:
+        with self._lock:
+            if "system.parts" in statement.sql:
+                self.contexts += 1
+                return list(self.context_rows)
+            self.pages.append(statement)
+        summaries = statement.parameters.get("summaries", [])
+        return [("a", "", [], "sum", [0], [1], [float(len(summaries))], [1], 1, 1, 1)]
+
+
+def test_a_query_seen_before_starts_its_page_with_that_context_and_checks_it() -> None:
+    query = validate_usage_query({**RANGE, "metric_keys": ["a"]})
+    contexts = RecentContexts()
+    run = ShapeRunner([("rollup", "a", "max", 0, 0), ("summary", "", "", 202601, 5)])
+    try:
+        first = run_usage_query("org1", query, run, contexts=contexts)
+        assert run.contexts == 1 and len(run.pages) == 1
+        again = run_usage_query("org1", query, run, contexts=contexts)
+        assert run.contexts == 2 and len(run.pages) == 2  # the context is read every time
+        assert again.to_json() == first.to_json()
+
+        # A month summarized since: the page made with the previous context still holds (that
+        # month read from its values); the next query starts with both summaries.
+        run.context_rows.append(("summary", "", "", 202602, 7))
+        assert run_usage_query("org1", query, run, contexts=contexts).series[0].windows[0]["value"] == 1
+        assert len(run.pages) == 3
+        assert run_usage_query("org1", query, run, contexts=contexts).series[0].windows[0]["value"] == 2
+
+        # A summary no longer current, or a rollup changed: the page is made again.
+        run.context_rows[1:] = [("summary", "", "", 202601, 6), ("summary", "", "", 202602, 7)]
+        result = run_usage_query("org1", query, run, contexts=contexts)
+        assert len(run.pages) == 6 and run.pages[-1].parameters["summaries"] == [(202601, 6), (202602, 7)]
+        assert result.series[0].windows[0]["value"] == 2
+        run.context_rows[0] = ("rollup", "a", "min", 0, 0)
+        run_usage_query("org1", query, run, contexts=contexts)
+        assert len(run.pages) == 8 and "min(part_min)" in run.pages[-1].sql
+        assert "max(part_max)" in run.pages[-2].sql
+
+        # Another shape (other metrics) has no context yet: read first, as without contexts.
+        run_usage_query("org1", validate_usage_query({**RANGE, "metric_keys": ["b"]}), run, contexts=contexts)
+        assert len(run.pages) == 9
+    finally:
+        contexts.close()
+
+
+def test_recent_contexts_keep_the_latest_shapes() -> None:
+    contexts = RecentContexts(size=2)
+    try:
+        for key in ("a", "b", "c"):
+            contexts.put(key, PageContext({}, ()))
+        assert contexts.get("a") is None and contexts.get("b") is not None
+        contexts.put("d", PageContext({}, ()))  # "b" was used more recently than "c"
+        assert contexts.get("c") is None and contexts.get("b") is not None
+    finally:
+        contexts.close()
 
 
 def test_whole_months_inside_inclusive_bounds() -> None:
