@@ -244,6 +244,8 @@ def main() -> None:
         service = start_process([*command, "--log-level", "warning"], work / "query.log", env=env)
         wait_for_port(port, timeout_s=30, process=service)
         pids = (clickhouse.process.pid, service.pid)
+        # The direct path reads each context alongside its page, as the query service does.
+        contexts = RecentContexts()
         base_url = f"http://127.0.0.1:{port}"
         for table in (
             "usage_monthly_refreshes",
@@ -252,21 +254,21 @@ def main() -> None:
         ):  # starts over
             client.command(f"TRUNCATE TABLE {table}")
         print("\nevery month read from the daily values (no monthly summary):")
-        run_scenarios(client, base_url, api_key, args, pids)
+        run_scenarios(client, base_url, api_key, args, pids, contexts)
         refresher = SummaryRefresher(lambda: client)
         summarized = refresher.refresh(settled_only=False)
         print(
             f"\nthe streams worker's refresher summarized {len(summarized.summarized)} months "
             f"in {summarized.seconds:.1f} s; every whole month read from its summary:"
         )
-        run_scenarios(client, base_url, api_key, args, pids)
+        run_scenarios(client, base_url, api_key, args, pids, contexts)
         last_month = client.command(
             f"SELECT formatDateTime(max(period_start), '%Y-%m') FROM usage_events WHERE org_id = '{ORG}' "
             "AND granularity = 'daily'"
         )
         replace_some(client, ORG, 100, remainder=1, months=["2025-12", str(last_month)])
         print(f"\n1 % of the values of 2025-12 and {last_month} written again since their summary:")
-        run_scenarios(client, base_url, api_key, args, pids)
+        run_scenarios(client, base_url, api_key, args, pids, contexts)
         command_line = f"--values {args.values} --requests {args.requests}"
         print(f"\nreproduce: .venv/bin/python bench/usage_bench.py {command_line}")
     finally:
@@ -278,13 +280,17 @@ def main() -> None:
 
 
 def run_scenarios(
-    client: Any, base_url: str, api_key: str, args: argparse.Namespace, pids: tuple[int, int]
+    client: Any,
+    base_url: str,
+    api_key: str,
+    args: argparse.Namespace,
+    pids: tuple[int, int],
+    contexts: RecentContexts,
 ) -> None:
     def run(statement: Statement) -> Sequence[Sequence[Any]]:
         return list(client.query(statement.sql, parameters=statement.parameters).result_rows)
 
     days = max(1, args.values // (CUSTOMERS * METRICS))
-    contexts = RecentContexts()  # as the query service does: each context read alongside the page
     print(HEADER)
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=300) as http:
         for name, make_body in scenarios(days).items():

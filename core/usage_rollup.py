@@ -26,9 +26,8 @@ How a query is answered (``rollup_page``), all in ClickHouse:
    returned, with the numbers of series and of the page's windows.
 
 The rollups and the current summaries (the page's context, one statement) are read before the
-page; with ``RecentContexts`` (the query service), a query whose shape ran before reads them
-alongside a page made with the context that query saw, and keeps that page only if its context
-still holds (``run_usage_query``).
+page; with ``RecentContexts`` (the query service), they are read alongside a page made with what
+the latest contexts said, which is kept only if its context still holds (``run_usage_query``).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ import threading
 import time
 import zoneinfo
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -510,13 +509,13 @@ def current_summaries(months: Sequence[int]) -> Statement:
 
 
 def page_context(org_id: str, query: UsageQuery, months: Sequence[int]) -> Statement | None:
-    """What the page needs first, in one statement (one round trip): the configured rollups
-    (``configured_rollups``, without an override) and the current summaries of ``months``
+    """What the page needs first, in one statement (one round trip): the organization's configured
+    rollups (``configured_rollups``, all of them, without an override) and the current summaries of ``months``
     (``current_summaries``), as rows (kind, metric_key, rollup, month, version) with kind
     ``rollup`` or ``summary``; read with ``context_from_rows``. None when nothing is needed."""
     parts: list[Statement] = []
     if query.rollup is None:
-        rollups = configured_rollups(org_id, query.metric_keys)
+        rollups = configured_rollups(org_id, None)  # all of them: what RecentContexts keeps
         sql = f"SELECT 'rollup', metric_key, rollup, toUInt32(0), toUInt64(0) FROM ({rollups.sql})"
         parts.append(Statement(sql, rollups.parameters))
     if months:
@@ -622,6 +621,8 @@ def _window_rows(
     if customer_ids is not None:
         selection.append("customer_id IN {customer_ids:Array(String)}")
         parameters["customer_ids"] = list(customer_ids)
+    if query.metric_keys is not None:  # the configured rollups of the metrics in play only
+        configured = {metric: configured[metric] for metric in query.metric_keys if metric in configured}
     in_play = _rollups_in_play(query, configured)
     rollup, rolled = _rollup_columns(
         in_play, configured, parameters, _ROLLUP_PARTS if summaries else _ROLLUP_VALUE
@@ -788,10 +789,10 @@ def run_usage_query(
     from two threads at once with ``contexts``). Raises ``UsageValidationError`` (on
     ``window_size``) when the page would hold more than ``MAX_WINDOWS_PER_PAGE`` windows.
 
-    With ``contexts``, a query whose shape ran before starts its page with the context that one
-    saw while the fresh context is read alongside (one round trip less to wait for); the page is
-    used only if that context still holds in the fresh one (``PageContext.holds_in``), and is
-    made again from the fresh one otherwise."""
+    With ``contexts``, a query starts its page with what earlier contexts said
+    (``RecentContexts.guess``) while the fresh context is read alongside (one round trip less to
+    wait for); the page is used only if its context still holds in the fresh one
+    (``PageContext.holds_in``), and is made again from the fresh one otherwise."""
     customers, unresolved = _selected_customers(org_id, query, run)
     if (customers is not None and not customers) or value_bounds(query) is None:
         return UsageResult(query, [], 0, unresolved)
@@ -802,25 +803,25 @@ def run_usage_query(
     def page(used: PageContext) -> Sequence[Sequence[Any]]:
         return run(rollup_page(org_id, query, customers, used.configured, table, used.summaries))
 
+    with_rollups = query.rollup is None
     if context is None:
         used = PageContext({}, ())
         rows = page(used)
     else:
-        key = (org_id, query.metric_keys, query.rollup is None, tuple(months))
-        seen = contexts.get(key) if contexts is not None else None
-        if seen is None or contexts is None:
+        guess = contexts.guess(org_id, with_rollups, months) if contexts is not None else None
+        if guess is None or contexts is None:
             used = fresh = PageContext.from_rows(run(context))
             rows = page(used)
         else:
             reading = contexts.submit(run, context)
-            rows = page(seen)
+            rows = page(guess)
             fresh = PageContext.from_rows(reading.result())
-            used = seen
-            if not seen.holds_in(fresh):
+            used = guess
+            if not guess.holds_in(fresh):
                 used = fresh
                 rows = page(used)
         if contexts is not None:
-            contexts.put(key, fresh)
+            contexts.learn(org_id, with_rollups, months, fresh)
     if rows and int(rows[0][10]) > MAX_WINDOWS_PER_PAGE:
         raise UsageValidationError(
             [
@@ -860,30 +861,45 @@ class PageContext:
 
 
 class RecentContexts:
-    """The context the latest query of each shape (organization, metrics, override or not,
-    months) saw, for the next one to start its page with, and the threads that read the fresh
-    context alongside. Bounded (least recently used shapes go); shared by the threads of a
-    process."""
+    """What the latest contexts said, for the next query to start its page with: each
+    organization's configured rollups, and the version of each month's current summary (a
+    month's partition is shared by every organization), with the threads that read the fresh
+    context alongside. Bounded (the organizations used least recently go); shared by the threads
+    of a process."""
 
-    def __init__(self, size: int = 4096, readers: int = 8) -> None:
-        self._size = size
-        self._seen: OrderedDict[Hashable, PageContext] = OrderedDict()
+    def __init__(self, organizations: int = 4096, readers: int = 8) -> None:
+        self._organizations = organizations
+        self._rollups: OrderedDict[str, dict[str, Rollup]] = OrderedDict()
+        self._summaries: dict[int, int] = {}  # month -> version of its current summary, 0: none
         self._lock = threading.Lock()
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="usage-context")
 
-    def get(self, key: Hashable) -> PageContext | None:
+    def guess(self, org_id: str, with_rollups: bool, months: Sequence[int]) -> PageContext | None:
+        """The context a page of ``months`` can start with (None: the organization's rollups are
+        needed and not known yet). A month not known yet is read from its values."""
         with self._lock:
-            seen = self._seen.get(key)
-            if seen is not None:
-                self._seen.move_to_end(key)
-            return seen
+            configured: dict[str, Rollup] = {}
+            if with_rollups:
+                known = self._rollups.get(org_id)
+                if known is None:
+                    return None
+                self._rollups.move_to_end(org_id)
+                configured = known
+            summaries = tuple(
+                (month, self._summaries[month]) for month in months if self._summaries.get(month)
+            )
+            return PageContext(configured, summaries)
 
-    def put(self, key: Hashable, context: PageContext) -> None:
+    def learn(self, org_id: str, with_rollups: bool, months: Sequence[int], fresh: PageContext) -> None:
         with self._lock:
-            self._seen[key] = context
-            self._seen.move_to_end(key)
-            while len(self._seen) > self._size:
-                self._seen.popitem(last=False)
+            if with_rollups:
+                self._rollups[org_id] = fresh.configured
+                self._rollups.move_to_end(org_id)
+                while len(self._rollups) > self._organizations:
+                    self._rollups.popitem(last=False)
+            current = dict(fresh.summaries)
+            for month in months:
+                self._summaries[month] = current.get(month, 0)
 
     def submit(self, run: Runner, statement: Statement) -> Future[Sequence[Sequence[Any]]]:
         return self._readers.submit(run, statement)

@@ -405,7 +405,7 @@ def test_the_rollups_and_current_summaries_are_asked_in_one_statement_right_befo
     assert "metric_rollups_current" in context.sql and "system.parts" in context.sql
     assert "usage_monthly_refreshes" in context.sql and context.sql.count("UNION ALL") == 1
     assert context.parameters["months"] == list(range(202601, 202613))
-    assert context.parameters["metric_keys"] == ["a", "b"]
+    assert "metric_keys" not in context.parameters  # every rollup of the organization
     assert page.parameters["summaries"] == [(202601, 5), (202602, 9)]
     assert "max(part_max)" in page.sql  # metric a's configured rollup
     overridden = FakeRunner([], [])
@@ -436,49 +436,56 @@ class ShapeRunner:
         return [("a", "", [], "sum", [0], [1], [float(len(summaries))], [1], 1, 1, 1)]
 
 
-def test_a_query_seen_before_starts_its_page_with_that_context_and_checks_it() -> None:
+def test_a_page_starts_with_what_earlier_contexts_said_and_is_kept_only_if_that_still_holds() -> None:
     query = validate_usage_query({**RANGE, "metric_keys": ["a"]})
     contexts = RecentContexts()
     run = ShapeRunner([("rollup", "a", "max", 0, 0), ("summary", "", "", 202601, 5)])
     try:
         first = run_usage_query("org1", query, run, contexts=contexts)
-        assert run.contexts == 1 and len(run.pages) == 1
+        assert run.contexts == 1 and len(run.pages) == 1  # nothing known yet: context first
         again = run_usage_query("org1", query, run, contexts=contexts)
         assert run.contexts == 2 and len(run.pages) == 2  # the context is read every time
         assert again.to_json() == first.to_json()
+        # What the organization's and the months' contexts said serves other metrics too.
+        other = validate_usage_query({**RANGE, "metric_keys": ["b"]})
+        run_usage_query("org1", other, run, contexts=contexts)
+        assert len(run.pages) == 3 and run.pages[-1].parameters["summaries"] == [(202601, 5)]
 
-        # A month summarized since: the page made with the previous context still holds (that
+        # A month summarized since: the page made with the earlier context still holds (that
         # month read from its values); the next query starts with both summaries.
         run.context_rows.append(("summary", "", "", 202602, 7))
         assert run_usage_query("org1", query, run, contexts=contexts).series[0].windows[0]["value"] == 1
-        assert len(run.pages) == 3
+        assert len(run.pages) == 4
         assert run_usage_query("org1", query, run, contexts=contexts).series[0].windows[0]["value"] == 2
 
         # A summary no longer current, or a rollup changed: the page is made again.
         run.context_rows[1:] = [("summary", "", "", 202601, 6), ("summary", "", "", 202602, 7)]
         result = run_usage_query("org1", query, run, contexts=contexts)
-        assert len(run.pages) == 6 and run.pages[-1].parameters["summaries"] == [(202601, 6), (202602, 7)]
+        assert len(run.pages) == 7 and run.pages[-1].parameters["summaries"] == [(202601, 6), (202602, 7)]
         assert result.series[0].windows[0]["value"] == 2
         run.context_rows[0] = ("rollup", "a", "min", 0, 0)
         run_usage_query("org1", query, run, contexts=contexts)
-        assert len(run.pages) == 8 and "min(part_min)" in run.pages[-1].sql
+        assert len(run.pages) == 9 and "min(part_min)" in run.pages[-1].sql
         assert "max(part_max)" in run.pages[-2].sql
 
-        # Another shape (other metrics) has no context yet: read first, as without contexts.
-        run_usage_query("org1", validate_usage_query({**RANGE, "metric_keys": ["b"]}), run, contexts=contexts)
-        assert len(run.pages) == 9
+        # Another organization's rollups are not known yet: its context is read first.
+        run_usage_query("org2", query, run, contexts=contexts)
+        assert len(run.pages) == 10
     finally:
         contexts.close()
 
 
-def test_recent_contexts_keep_the_latest_shapes() -> None:
-    contexts = RecentContexts(size=2)
+def test_recent_contexts_keep_the_latest_organizations() -> None:
+    contexts = RecentContexts(organizations=2)
+    learned = PageContext({"a": Rollup.MAX}, ((202601, 5),))
     try:
-        for key in ("a", "b", "c"):
-            contexts.put(key, PageContext({}, ()))
-        assert contexts.get("a") is None and contexts.get("b") is not None
-        contexts.put("d", PageContext({}, ()))  # "b" was used more recently than "c"
-        assert contexts.get("c") is None and contexts.get("b") is not None
+        for org in ("a", "b", "c"):
+            contexts.learn(org, True, [202601, 202602], learned)
+        assert contexts.guess("a", True, [202601]) is None
+        assert contexts.guess("b", True, [202601, 202602]) == learned
+        contexts.learn("d", True, [], learned)  # "b" was used more recently than "c"
+        assert contexts.guess("c", True, []) is None and contexts.guess("b", True, []) is not None
+        assert contexts.guess("a", False, [202602, 202603]) == PageContext({}, ())  # no rollups needed
     finally:
         contexts.close()
 
