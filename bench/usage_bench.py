@@ -211,6 +211,8 @@ def main() -> None:
 
     clickhouse = LocalClickHouse.start(work / "chdb", work / "chdb.log")
     service = None
+    # The direct path reads each context alongside its page, as the query service does.
+    contexts = RecentContexts()
     try:
         client, api_key = open_bench_database(clickhouse.url, ORG, timeout_s=900)
         started = time.perf_counter()
@@ -244,8 +246,6 @@ def main() -> None:
         service = start_process([*command, "--log-level", "warning"], work / "query.log", env=env)
         wait_for_port(port, timeout_s=30, process=service)
         pids = (clickhouse.process.pid, service.pid)
-        # The direct path reads each context alongside its page, as the query service does.
-        contexts = RecentContexts()
         base_url = f"http://127.0.0.1:{port}"
         for table in (
             "usage_monthly_refreshes",
@@ -272,6 +272,7 @@ def main() -> None:
         command_line = f"--values {args.values} --requests {args.requests}"
         print(f"\nreproduce: .venv/bin/python bench/usage_bench.py {command_line}")
     finally:
+        contexts.close()
         if service is not None:
             stop_process(service)
         clickhouse.stop()

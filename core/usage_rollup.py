@@ -515,7 +515,7 @@ def page_context(org_id: str, query: UsageQuery, months: Sequence[int]) -> State
     ``rollup`` or ``summary``; read with ``context_from_rows``. None when nothing is needed."""
     parts: list[Statement] = []
     if query.rollup is None:
-        rollups = configured_rollups(org_id, None)  # all of them: what RecentContexts keeps
+        rollups = configured_rollups(org_id)  # all of them: what RecentContexts keeps
         sql = f"SELECT 'rollup', metric_key, rollup, toUInt32(0), toUInt64(0) FROM ({rollups.sql})"
         parts.append(Statement(sql, rollups.parameters))
     if months:
@@ -540,15 +540,11 @@ def context_from_rows(rows: Sequence[Sequence[Any]]) -> tuple[dict[str, Rollup],
     return configured, summaries
 
 
-def configured_rollups(org_id: str, metric_keys: Sequence[str] | None) -> Statement:
-    """The current configured rollup of the organization's metrics (of ``metric_keys`` when given)
-    from the control plane's view: read for every query, so a change applies to the next one."""
+def configured_rollups(org_id: str) -> Statement:
+    """The current configured rollup of each of the organization's metrics, from the control
+    plane's view: read for every query, so a change applies to the next one."""
     sql = f"SELECT metric_key, rollup FROM {METRIC_ROLLUPS_CURRENT} WHERE org_id = {{org_id:String}}"
-    parameters: dict[str, Any] = {"org_id": org_id}
-    if metric_keys is not None:
-        sql += " AND metric_key IN {metric_keys:Array(String)}"
-        parameters["metric_keys"] = list(metric_keys)
-    return Statement(sql, parameters)
+    return Statement(sql, {"org_id": org_id})
 
 
 def rollups_from_rows(rows: Sequence[Sequence[Any]]) -> dict[str, Rollup]:

@@ -12,7 +12,6 @@ from core.periods import format_utc
 from core.storage_bounds import json_number
 
 
-# orjson writes integers of this range only; an integral float beyond it (1e20) stays a float.
 def event_from_row(row: Sequence[Any]) -> dict[str, Any]:
     """``row`` holds ``query.sql.EVENT_COLUMNS`` in order."""
     event_id, customer_id, external_id, metric_key, event_type, value, granularity, period, created, props = (
